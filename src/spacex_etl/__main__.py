@@ -1,0 +1,3 @@
+from spacex_etl.cli import app
+
+app(prog_name="spacex-etl")

@@ -1,0 +1,18 @@
+"""The async engine: one pool per process, checked before use so a restarted server is survived."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from spacex_etl.db.url import async_url
+
+
+def create_engine(url: str | URL, *, pool_size: int = 5) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=5,
+        pool_pre_ping=True,
+        connect_args={"timeout": 10, "command_timeout": 300},
+    )

@@ -1,0 +1,72 @@
+"""The ETL's error hierarchy: each error says what failed, where, and whether retrying may help."""
+
+from __future__ import annotations
+
+import asyncpg
+from sqlalchemy.exc import SQLAlchemyError
+
+# What a lost or refused database connection can raise, through SQLAlchemy or straight from
+# asyncpg (the COPY path talks to the driver directly).
+DATABASE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+class EtlError(Exception):
+    """Base of every error the ETL raises on purpose."""
+
+    transient = False
+
+    def __init__(self, message: str, *, entity: str | None = None) -> None:
+        super().__init__(message)
+        self.entity = entity
+
+    def __str__(self) -> str:
+        prefix = f"[{self.entity}] " if self.entity else ""
+        return f"{prefix}{super().__str__()}"
+
+
+class SourceError(EtlError):
+    """The SpaceX API did not give us the page we asked for."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        entity: str | None = None,
+        offset: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, entity=entity)
+        self.offset = offset
+        self.status = status
+
+    def __str__(self) -> str:
+        where = [f"offset {self.offset}"] if self.offset is not None else []
+        where += [f"HTTP {self.status}"] if self.status is not None else []
+        suffix = f" ({', '.join(where)})" if where else ""
+        return f"{super().__str__()}{suffix}"
+
+
+class SourceUnavailableError(SourceError):
+    """Connection refused or dropped, timeout, or a 5xx: likely to pass, so retried."""
+
+    transient = True
+
+
+class RateLimitedError(SourceUnavailableError):
+    """HTTP 429; `retry_after` is the server's requested wait in seconds, when it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **where: object) -> None:
+        super().__init__(message, **where)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ProtocolError(SourceError):
+    """The answer was not the JSON the GraphQL protocol promises (HTML page, truncated body...)."""
+
+
+class QueryError(SourceError):
+    """The API answered with GraphQL `errors`: our query or its schema changed; not retried."""
+
+
+class LoadError(EtlError):
+    """Writing to PostgreSQL failed; the entity's transaction was rolled back."""

@@ -1,0 +1,111 @@
+"""Set-based SQL that turns a staged snapshot into table changes: a handful of statements per
+entity type, whatever the number of records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Boolean, Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacex_etl.transform import columns
+
+
+def stage_table(entity: str) -> str:
+    return f"_stage_{entity}"
+
+
+async def copy_to_stage(
+    conn: AsyncConnection, entity: str, rows: AsyncIterable[tuple[Any, ...]]
+) -> None:
+    """Stream rows into a temporary stage table with one COPY, as they arrive."""
+    # `seq` keeps arrival order so that a record repeated by offset paging resolves to its
+    # latest copy. ON COMMIT DROP: the stage never outlives the loading transaction.
+    await conn.execute(
+        text(
+            f"CREATE TEMP TABLE {stage_table(entity)} "
+            f"(LIKE {entity} INCLUDING DEFAULTS, seq bigint GENERATED ALWAYS AS IDENTITY) "
+            "ON COMMIT DROP"
+        )
+    )
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(stage_table(entity), records=rows, columns=columns(entity))
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCounts:
+    distinct: int
+    inserted: int
+    updated: int
+    deleted: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated or self.deleted)
+
+
+def _merge_sql(entity: str) -> str:
+    cols = columns(entity)
+    names = ", ".join(cols)
+    updates = ", ".join(f"{col} = excluded.{col}" for col in cols if col != "id")
+    return f"""
+WITH src AS (
+    SELECT DISTINCT ON (id) {names} FROM {stage_table(entity)} ORDER BY id, seq DESC
+), upserted AS (
+    INSERT INTO {entity} AS t ({names}) SELECT {names} FROM src
+    ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now(), deleted_at = NULL
+    WHERE t.content_hash IS DISTINCT FROM excluded.content_hash OR t.deleted_at IS NOT NULL
+    RETURNING (t.xmax = 0) AS inserted
+), tombstoned AS (
+    UPDATE {entity} AS t SET deleted_at = now(), updated_at = now()
+    WHERE :complete AND t.deleted_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM {stage_table(entity)} AS s WHERE s.id = t.id)
+      AND t.id <> ALL(:keep_ids)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM src) AS distinct_count,
+       (SELECT count(*) FROM upserted WHERE inserted) AS inserted,
+       (SELECT count(*) FROM upserted WHERE NOT inserted) AS updated,
+       (SELECT count(*) FROM tombstoned) AS deleted
+"""
+
+
+async def merge_stage(
+    conn: AsyncConnection, entity: str, *, complete: bool, keep_ids: list[str]
+) -> MergeCounts:
+    """Upsert changed rows, revive reappearing ones, and tombstone the vanished.
+
+    Tombstones need `complete`: only a full extraction proves a record is gone. `keep_ids`
+    are records the source still lists but that failed validation: their last good version
+    stays, neither updated nor deleted.
+    """
+    statement = text(_merge_sql(entity)).bindparams(
+        bindparam("complete", complete, type_=Boolean),
+        bindparam("keep_ids", keep_ids, type_=ARRAY(Text)),
+    )
+    row = (await conn.execute(statement)).one()
+    return MergeCounts(
+        distinct=row.distinct_count, inserted=row.inserted, updated=row.updated, deleted=row.deleted
+    )
+
+
+_SYNC_LAUNCH_MISSIONS = (
+    # `updated_at = now()` picks exactly the launches this transaction wrote: now() is the
+    # transaction's start time, which the merge stamped on every row it changed.
+    """DELETE FROM launch_missions AS lm USING launches AS l
+       WHERE l.id = lm.launch_id AND l.updated_at = now()
+         AND lm.mission_id <> ALL(l.mission_ids)""",
+    """INSERT INTO launch_missions (launch_id, mission_id)
+       SELECT DISTINCT l.id, m.mission_id FROM launches AS l, unnest(l.mission_ids) AS m(mission_id)
+       WHERE l.updated_at = now()
+       ON CONFLICT DO NOTHING""",
+)
+
+
+async def sync_launch_missions(conn: AsyncConnection) -> None:
+    for statement in _SYNC_LAUNCH_MISSIONS:
+        await conn.execute(text(statement))

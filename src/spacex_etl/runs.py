@@ -1,0 +1,89 @@
+"""Run history: one `etl_runs` row per run, with per-entity counts and errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from spacex_etl.db.tables import etl_runs
+
+RunStatus = Literal["running", "success", "partial", "failed", "interrupted"]
+
+
+class EntityStats(BaseModel):
+    """What one run did to one entity type."""
+
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rejected: int = 0
+    non_url_values: int = 0
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+class Run(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: RunStatus
+    stats: dict[str, EntityStats]
+    error: str | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+async def start_run(engine: AsyncEngine) -> int:
+    async with engine.begin() as conn:
+        run_id = await conn.scalar(
+            insert(etl_runs).values(status="running").returning(etl_runs.c.id)
+        )
+    assert run_id is not None
+    return int(run_id)
+
+
+async def finish_run(
+    engine: AsyncEngine,
+    run_id: int,
+    status: RunStatus,
+    stats: dict[str, EntityStats],
+    error: str | None = None,
+) -> None:
+    payload: dict[str, Any] = {name: s.model_dump() for name, s in stats.items()}
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(etl_runs)
+            .where(etl_runs.c.id == run_id)
+            .values(status=status, stats=payload, error=error, finished_at=func.now())
+        )
+
+
+async def list_runs(conn: AsyncConnection, *, limit: int, offset: int = 0) -> list[Run]:
+    rows = await conn.execute(
+        select(etl_runs).order_by(etl_runs.c.id.desc()).limit(limit).offset(offset)
+    )
+    return [Run.model_validate(row) for row in rows]
+
+
+async def get_run(conn: AsyncConnection, run_id: int) -> Run | None:
+    row = (await conn.execute(select(etl_runs).where(etl_runs.c.id == run_id))).one_or_none()
+    return Run.model_validate(row) if row is not None else None
+
+
+async def last_success(conn: AsyncConnection) -> datetime | None:
+    finished: datetime | None = await conn.scalar(
+        select(func.max(etl_runs.c.finished_at)).where(etl_runs.c.status == "success")
+    )
+    return finished

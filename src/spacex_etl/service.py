@@ -1,0 +1,44 @@
+"""The long-lived pieces a process needs to run the ETL: engine, HTTP client, source client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacex_etl import __version__
+from spacex_etl.errors import DATABASE_ERRORS
+from spacex_etl.extract import SpaceXClient
+from spacex_etl.pipeline import RunReport, run_etl
+from spacex_etl.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class EtlService:
+    engine: AsyncEngine
+    source: SpaceXClient
+
+    async def run_once(self) -> RunReport:
+        return await run_etl(self.engine, self.source)
+
+    async def tick(self) -> None:
+        """One scheduled run: a database outage is logged, and the next tick tries again."""
+        try:
+            await self.run_once()
+        except DATABASE_ERRORS as error:
+            _log.error("run not started, database unavailable: %r", error)
+
+
+@asynccontextmanager
+async def etl_service(settings: Settings, engine: AsyncEngine) -> AsyncIterator[EtlService]:
+    timeout = httpx.Timeout(settings.http_timeout_seconds)
+    headers = {"User-Agent": f"spacex-etl/{__version__}"}
+    async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
+        source = SpaceXClient(http, str(settings.spacex_api_url), page_size=settings.page_size)
+        yield EtlService(engine, source)

@@ -1,0 +1,50 @@
+"""Service settings, read once from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, HttpUrl, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL; unset means an embedded server in EMBEDDED_PG_DIR.",
+    )
+    embedded_pg_dir: Path = Field(
+        default=Path(".spacex-etl/pgdata"),
+        description="Data folder of the embedded PostgreSQL used when DATABASE_URL is unset.",
+    )
+    spacex_api_url: HttpUrl = HttpUrl("https://spacex-production.up.railway.app/")
+    etl_interval_seconds: float = Field(default=60.0, gt=0)
+    page_size: int = Field(default=50, ge=1, le=10_000)
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    ready_stale_intervals: float = Field(
+        default=3.0,
+        gt=0,
+        description="/ready is degraded after this many intervals with no success.",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @property
+    def stale_after_s(self) -> float:
+        return self.etl_interval_seconds * self.ready_stale_intervals
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,142 @@
+"""Shared fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per
+test cloned from a migrated template, and the replay server over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import spacex_etl
+from spacex_etl.db import migrate
+from spacex_etl.db.embedded import embedded_postgres
+from spacex_etl.db.engine import create_engine
+from spacex_etl.extract import SpaceXClient
+from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
+
+SHIPPED_DATA = Path(spacex_etl.__file__).parent / "replay" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "spacex-data"
+
+
+def _reference_counts() -> dict[str, int]:
+    """The counts SOURCES.md states for the recorded data (the acceptance reference)."""
+    sources = SHIPPED_DATA / "SOURCES.md"
+    match = re.search(
+        r"`GET /data_mart/object_url_count` must return\s*`(\{.*?\})`", sources.read_text(), re.S
+    )
+    assert match, f"no reference counts in {sources}"
+    counts: dict[str, int] = json.loads(match.group(1))
+    return counts
+
+
+REFERENCE_COUNTS = _reference_counts()
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """A superuser URL of the server under test: TEST_DATABASE_URL, or an embedded server."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    # Not under pytest's tmp_path: another pytest session may prune that while this one runs.
+    with (
+        tempfile.TemporaryDirectory(prefix="spacex-etl-test-pg-") as folder,
+        embedded_postgres(Path(folder) / "data") as uri,
+    ):
+        yield uri
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_database(pg_admin_url: str) -> Iterator[str]:
+    """A database migrated to head once per session; each test clones it."""
+    name = f"spacex_tpl_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    # alembic's env runs its own event loop: give it a thread without one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(migrate.upgrade, _with_database(pg_admin_url, name)).result()
+    yield name
+    asyncio.run(_admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@asynccontextmanager
+async def _scratch_database(admin_url: str, template: str | None) -> AsyncIterator[str]:
+    name = f"spacex_test_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    await _admin(admin_url, f'CREATE DATABASE "{name}"{clause}')
+    yield _with_database(admin_url, name)
+    await _admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(pg_admin_url: str, template_database: str) -> AsyncIterator[str]:
+    """A database of its own for this test, already at the latest schema."""
+    async with _scratch_database(pg_admin_url, template_database) as url:
+        yield url
+
+
+@pytest.fixture
+async def empty_database_url(pg_admin_url: str) -> AsyncIterator[str]:
+    async with _scratch_database(pg_admin_url, None) as url:
+        yield url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def replay_server() -> Iterator[ReplayServer]:
+    with running_replay_server() as server:
+        yield server
+
+
+@pytest.fixture
+def replay(replay_server: ReplayServer) -> Iterator[ReplayServer]:
+    """The replay server with the recorded data and no faults, whatever the last test did."""
+    replay_server.state.reset()
+    yield replay_server
+    replay_server.state.reset()
+
+
+@pytest.fixture
+def replay_state(replay: ReplayServer) -> ReplayState:
+    return replay.state
+
+
+@pytest.fixture
+async def source(replay: ReplayServer) -> AsyncIterator[SpaceXClient]:
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        yield SpaceXClient(http, replay.url, page_size=25)

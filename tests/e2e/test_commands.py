@@ -1,0 +1,154 @@
+"""The commands as a user runs them: real processes, real ports, embedded or given PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from spacex_etl.replay import ReplayServer
+from tests.conftest import REFERENCE_COUNTS
+
+CLI = [sys.executable, "-m", "spacex_etl"]
+UNREACHABLE = "http://127.0.0.1:9/"  # discard port: nothing listens there
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env(**overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+class Service:
+    """A running `spacex-etl` process whose log lines can be awaited."""
+
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self._lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._lines.put(line)
+
+    def wait_for_log(self, text: str, timeout: float = 90) -> str:
+        """Block until a log line contains `text` (the process tells us; no polling)."""
+        while True:
+            try:
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                log = "".join(self.log)
+                raise AssertionError(f"no log line with {text!r}; log:\n{log}") from None
+            self.log.append(line)
+            if text in line:
+                return line
+
+
+@contextmanager
+def _service(command: str, env: dict[str, str]) -> Iterator[Service]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, command],
+        env={**env, "API_PORT": str(port), "ETL_INTERVAL_SECONDS": "3600"},
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    service = Service(process, port)
+    try:
+        yield service
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_run_on_embedded_postgres_serves_the_reference_counts(
+    replay: ReplayServer, tmp_path: Path
+) -> None:
+    env = _env(SPACEX_API_URL=replay.url, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
+    with _service("run", env) as service:
+        service.wait_for_log("run 1 success")
+        response = httpx.get(f"{service.url}/data_mart/object_url_count", timeout=10)
+        assert response.json() == REFERENCE_COUNTS
+        service.process.send_signal(signal.SIGTERM)
+        service.wait_for_log("scheduler stopped", timeout=20)
+        # uvicorn re-raises the SIGTERM it handled once shut down, as process managers expect.
+        assert service.process.wait(timeout=20) in (0, -signal.SIGTERM)
+
+    # The data folder persists: a restart finds the data already loaded.
+    with _service("run", env) as service:
+        line = service.wait_for_log("run 2 success")
+        assert "launches +0 ~0 =107" in line
+
+
+def test_service_stays_up_when_the_source_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    env = _env(SPACEX_API_URL=UNREACHABLE, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
+    with _service("run", env) as service:
+        service.wait_for_log("run 1 failed")
+        assert httpx.get(f"{service.url}/health", timeout=10).json() == {"status": "ok"}
+        counts = httpx.get(f"{service.url}/data_mart/object_url_count", timeout=10)
+        assert counts.json() == {"launches": 0, "missions": 0, "rockets": 0}
+        [run] = httpx.get(f"{service.url}/etl/runs", timeout=10).json()
+        assert run["status"] == "failed"
+        assert "connection failed" in run["stats"]["launches"]["error"]
+
+
+def test_migrate_then_etl_on_a_given_database(replay: ReplayServer, database_url: str) -> None:
+    env = _env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url)
+
+    migrate = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True)
+    assert migrate.returncode == 0, migrate.stderr
+    first = subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "success" in first.stdout
+    launches = next(line for line in first.stdout.splitlines() if "launches" in line).split()
+    assert launches[1:4] == ["107", "107", "0"]  # fetched, inserted, updated
+
+    history = subprocess.run([*CLI, "runs"], env=env, capture_output=True, text=True)
+    assert history.returncode == 0
+    assert "success" in history.stdout
+
+    failing = subprocess.run(
+        [*CLI, "etl"], env={**env, "SPACEX_API_URL": UNREACHABLE}, capture_output=True, text=True
+    )
+    assert failing.returncode == 1
+    assert "failed" in failing.stdout
+
+
+def test_etl_on_an_unmigrated_database_says_what_to_do(
+    empty_database_url: str, replay: ReplayServer
+) -> None:
+    env = _env(DATABASE_URL=empty_database_url, SPACEX_API_URL=replay.url)
+    result = subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "spacex-etl migrate" in result.stderr
