@@ -24,7 +24,7 @@ import spacex_etl
 from spacex_etl.db import migrate
 from spacex_etl.db.embedded import embedded_postgres
 from spacex_etl.db.engine import create_engine
-from spacex_etl.extract import SpaceXClient
+from spacex_etl.extract import RetryPolicy, SpaceXClient
 from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
 
 SHIPPED_DATA = Path(spacex_etl.__file__).parent / "replay" / "data"
@@ -136,7 +136,12 @@ def replay_state(replay: ReplayServer) -> ReplayState:
     return replay.state
 
 
+# Production backs off for seconds; tests keep the same policy shape on a millisecond scale.
+FAST_RETRY = RetryPolicy(attempts=3, initial_wait_s=0.01, max_wait_s=0.05, jitter_s=0.01)
+
+
 @pytest.fixture
 async def source(replay: ReplayServer) -> AsyncIterator[SpaceXClient]:
+    """The ETL's source client, pointed at the replay server over real HTTP."""
     async with httpx.AsyncClient(timeout=5.0) as http:
-        yield SpaceXClient(http, replay.url, page_size=25)
+        yield SpaceXClient(http, replay.url, page_size=25, retry=FAST_RETRY)

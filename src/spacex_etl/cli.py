@@ -51,9 +51,16 @@ def _command() -> Iterator[tuple[Settings, str]]:
 
 
 @asynccontextmanager
-async def _scheduled_etl(settings: Settings, engine: AsyncEngine) -> AsyncIterator[None]:
+async def _scheduled_etl(
+    settings: Settings, engine: AsyncEngine, *, migrate_url: str | None = None
+) -> AsyncIterator[None]:
+    async def apply_migrations() -> None:
+        # alembic runs its own event loop: give it a thread.
+        await asyncio.to_thread(migrations.upgrade, migrate_url or "")
+
+    prepare = apply_migrations if migrate_url else None
     async with (
-        etl_service(settings, engine) as service,
+        etl_service(settings, engine, prepare) as service,
         scheduled(service.tick, settings.etl_interval_seconds),
     ):
         yield
@@ -64,7 +71,9 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
     application = create_app(
         engine,
         stale_after_s=settings.stale_after_s,
-        background=(lambda: _scheduled_etl(settings, engine)) if with_scheduler else None,
+        background=(
+            (lambda: _scheduled_etl(settings, engine, migrate_url=url)) if with_scheduler else None
+        ),
         on_shutdown=engine.dispose,
     )
     uvicorn.run(
@@ -78,9 +87,8 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
 
 @app.command()
 def run() -> None:
-    """All in one: migrate, then the API and the scheduler in this process."""
+    """All in one: the API and the scheduler in this process; migrates before the first run."""
     with _command() as (settings, url):
-        migrations.upgrade(url)
         _serve(settings, url, with_scheduler=True)
 
 

@@ -38,10 +38,12 @@ class SourceError(EtlError):
         super().__init__(message, entity=entity)
         self.offset = offset
         self.status = status
+        self.attempts = 1
 
     def __str__(self) -> str:
         where = [f"offset {self.offset}"] if self.offset is not None else []
         where += [f"HTTP {self.status}"] if self.status is not None else []
+        where += [f"{self.attempts} attempts"] if self.attempts > 1 else []
         suffix = f" ({', '.join(where)})" if where else ""
         return f"{super().__str__()}{suffix}"
 
@@ -66,6 +68,14 @@ class ProtocolError(SourceError):
 
 class QueryError(SourceError):
     """The API answered with GraphQL `errors`: our query or its schema changed; not retried."""
+
+
+class RecordRejectedError(EtlError):
+    """A source record failed validation; it is kept in `rejected_records`, the run goes on."""
+
+    def __init__(self, reason: str, *, entity: str, source_id: str | None) -> None:
+        super().__init__(reason, entity=entity)
+        self.source_id = source_id
 
 
 class LoadError(EtlError):

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import load, runs
 from spacex_etl.db.tables import ENTITIES
-from spacex_etl.errors import DATABASE_ERRORS, EtlError
+from spacex_etl.errors import DATABASE_ERRORS, EtlError, LoadError
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
@@ -68,14 +68,14 @@ async def _exclusive(engine: AsyncEngine) -> AsyncIterator[bool]:
 
 
 async def _load_entity(
-    engine: AsyncEngine, client: SpaceXClient, entity: str, run_id: int
+    engine: AsyncEngine, client: SpaceXClient, entity: str, run_id: int, deadline: float
 ) -> EntityStats:
     stats = EntityStats()
     started = time.perf_counter()
     rejected: list[Rejected] = []
 
     async def rows() -> AsyncIterator[tuple[Any, ...]]:
-        async for page in client.pages(entity):
+        async for page in client.pages(entity, deadline=deadline):
             stats.fetched += len(page)
             transformed = transform_page(entity, page)
             rejected.extend(transformed.rejected)
@@ -99,7 +99,7 @@ async def _load_entity(
     except EtlError as error:
         stats.error = str(error)
     except DATABASE_ERRORS as error:
-        stats.error = f"[{entity}] database: {error!r}"
+        stats.error = str(LoadError(f"rolled back: {error!r}", entity=entity))
     else:
         stats.inserted, stats.updated, stats.deleted = (
             counts.inserted,
@@ -125,9 +125,14 @@ def _status(stats: Sequence[EntityStats]) -> RunStatus:
     return "failed" if failed == len(stats) else "partial"
 
 
-async def run_etl(engine: AsyncEngine, client: SpaceXClient) -> RunReport:
-    """Run once, unless another process is running; never raises for source or load faults."""
+async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float) -> RunReport:
+    """Run once, unless another process is running.
+
+    Source and load faults are recorded, not raised; `budget_s` bounds the run, retries
+    included. Only a database that cannot record the run at all raises.
+    """
     started = time.perf_counter()
+    deadline = time.monotonic() + budget_s
     async with _exclusive(engine) as locked:
         if not locked:
             _log.info("skipped: another ETL run holds the lock")
@@ -135,7 +140,7 @@ async def run_etl(engine: AsyncEngine, client: SpaceXClient) -> RunReport:
         run_id = await runs.start_run(engine)
         try:
             results = await asyncio.gather(
-                *(_load_entity(engine, client, entity, run_id) for entity in ENTITIES)
+                *(_load_entity(engine, client, entity, run_id, deadline) for entity in ENTITIES)
             )
         except asyncio.CancelledError:
             await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, "cancelled"))

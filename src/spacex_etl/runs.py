@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -38,6 +38,7 @@ class Run(BaseModel):
     stats: dict[str, EntityStats]
     error: str | None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def duration_s(self) -> float | None:
         if self.finished_at is None:
@@ -46,7 +47,18 @@ class Run(BaseModel):
 
 
 async def start_run(engine: AsyncEngine) -> int:
+    """Record a new run. The caller holds the run lock, so any run still marked `running`
+    belongs to a process or database connection that died mid-run: close it as interrupted."""
     async with engine.begin() as conn:
+        await conn.execute(
+            update(etl_runs)
+            .where(etl_runs.c.status == "running")
+            .values(
+                status="interrupted",
+                finished_at=func.now(),
+                error="abandoned: its process or database connection went away mid-run",
+            )
+        )
         run_id = await conn.scalar(
             insert(etl_runs).values(status="running").returning(etl_runs.c.id)
         )

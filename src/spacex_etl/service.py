@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -12,33 +12,49 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import __version__
 from spacex_etl.errors import DATABASE_ERRORS
-from spacex_etl.extract import SpaceXClient
+from spacex_etl.extract import RetryPolicy, SpaceXClient
 from spacex_etl.pipeline import RunReport, run_etl
 from spacex_etl.settings import Settings
 
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EtlService:
     engine: AsyncEngine
     source: SpaceXClient
+    run_budget_s: float
+    # Runs before the first run that can reach the database (the all-in-one command migrates
+    # here, so a database that is down at start-up delays the schema instead of the process).
+    prepare: Callable[[], Awaitable[None]] | None = None
 
     async def run_once(self) -> RunReport:
-        return await run_etl(self.engine, self.source)
+        return await run_etl(self.engine, self.source, budget_s=self.run_budget_s)
 
     async def tick(self) -> None:
         """One scheduled run: a database outage is logged, and the next tick tries again."""
         try:
+            if self.prepare is not None:
+                await self.prepare()
+                self.prepare = None
             await self.run_once()
         except DATABASE_ERRORS as error:
             _log.error("run not started, database unavailable: %r", error)
 
 
 @asynccontextmanager
-async def etl_service(settings: Settings, engine: AsyncEngine) -> AsyncIterator[EtlService]:
+async def etl_service(
+    settings: Settings,
+    engine: AsyncEngine,
+    prepare: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[EtlService]:
     timeout = httpx.Timeout(settings.http_timeout_seconds)
     headers = {"User-Agent": f"spacex-etl/{__version__}"}
     async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
-        source = SpaceXClient(http, str(settings.spacex_api_url), page_size=settings.page_size)
-        yield EtlService(engine, source)
+        source = SpaceXClient(
+            http,
+            str(settings.spacex_api_url),
+            page_size=settings.page_size,
+            retry=RetryPolicy(attempts=settings.http_retry_attempts),
+        )
+        yield EtlService(engine, source, settings.run_budget_s, prepare)

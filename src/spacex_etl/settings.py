@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     etl_interval_seconds: float = Field(default=60.0, gt=0)
     page_size: int = Field(default=50, ge=1, le=10_000)
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_retry_attempts: int = Field(default=5, ge=1, le=50)
+    etl_run_budget_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Time a run may take, retries included; default 0.8 x interval.",
+    )
     ready_stale_intervals: float = Field(
         default=3.0,
         gt=0,
@@ -34,6 +40,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
+
+    @property
+    def run_budget_s(self) -> float:
+        return self.etl_run_budget_seconds or 0.8 * self.etl_interval_seconds
 
     @property
     def stale_after_s(self) -> float:

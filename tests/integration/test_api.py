@@ -25,7 +25,7 @@ async def api(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
 async def test_object_url_count_answers_the_reference_counts(
     api: httpx.AsyncClient, engine: AsyncEngine, source: SpaceXClient
 ) -> None:
-    await run_etl(engine, source)
+    await run_etl(engine, source, budget_s=30)
 
     response = await api.get("/data_mart/object_url_count")
 
@@ -46,7 +46,7 @@ async def test_health_and_ready(
     assert before["status"] == "degraded"
     assert before["last_success_at"] is None
 
-    await run_etl(engine, source)
+    await run_etl(engine, source, budget_s=30)
 
     after = await api.get("/ready")
     assert after.status_code == 200
@@ -57,8 +57,8 @@ async def test_health_and_ready(
 async def test_run_history_lists_newest_first_with_counts(
     api: httpx.AsyncClient, engine: AsyncEngine, source: SpaceXClient
 ) -> None:
-    first = await run_etl(engine, source)
-    second = await run_etl(engine, source)
+    first = await run_etl(engine, source, budget_s=30)
+    second = await run_etl(engine, source, budget_s=30)
 
     runs = (await api.get("/etl/runs", params={"limit": 2})).json()
     assert [r["id"] for r in runs] == [second.run_id, first.run_id]

@@ -43,7 +43,7 @@ def _launches_without(flight_number: int) -> list[dict[str, Any]]:
 async def test_full_run_loads_the_reference_counts(
     engine: AsyncEngine, source: SpaceXClient
 ) -> None:
-    report = await run_etl(engine, source)
+    report = await run_etl(engine, source, budget_s=30)
 
     assert report.status == "success"
     assert {name: s.fetched for name, s in report.stats.items()} == {
@@ -62,7 +62,7 @@ async def test_full_run_loads_the_reference_counts(
 async def test_loaded_rows_keep_typed_fields_and_the_raw_record(
     engine: AsyncEngine, source: SpaceXClient
 ) -> None:
-    await run_etl(engine, source)
+    await run_etl(engine, source, budget_s=30)
     async with engine.connect() as conn:
         falconsat = (await conn.execute(select(launches).where(launches.c.id == "1"))).one()
         links = await conn.scalar(select(text("count(*)")).select_from(launch_missions))
@@ -81,10 +81,10 @@ async def test_loaded_rows_keep_typed_fields_and_the_raw_record(
 async def test_second_run_over_unchanged_data_writes_no_row(
     engine: AsyncEngine, source: SpaceXClient
 ) -> None:
-    await run_etl(engine, source)
+    await run_etl(engine, source, budget_s=30)
     before = await _row_versions(engine)
 
-    report = await run_etl(engine, source)
+    report = await run_etl(engine, source, budget_s=30)
 
     assert report.status == "success"
     for name, stats in report.stats.items():
@@ -96,7 +96,7 @@ async def test_second_run_over_unchanged_data_writes_no_row(
 async def test_record_gone_from_the_source_is_tombstoned_and_not_counted(
     engine: AsyncEngine, source: SpaceXClient, replay_state: ReplayState
 ) -> None:
-    await run_etl(engine, source)
+    await run_etl(engine, source, budget_s=30)
     crew_1 = next(r for r in load_recorded("launches") if r["flight_number"] == 107)
     links = crew_1["links"]
     crew_1_urls = len(links["flickr_images"]) + sum(
@@ -104,7 +104,7 @@ async def test_record_gone_from_the_source_is_tombstoned_and_not_counted(
     )
     replay_state.set_data("launches", _launches_without(107))
 
-    report = await run_etl(engine, source)
+    report = await run_etl(engine, source, budget_s=30)
 
     assert report.stats["launches"].deleted == 1
     counts = await _counts(engine)
@@ -114,7 +114,7 @@ async def test_record_gone_from_the_source_is_tombstoned_and_not_counted(
     assert deleted_at is not None
 
     replay_state.reset()
-    report = await run_etl(engine, source)
+    report = await run_etl(engine, source, budget_s=30)
     assert report.stats["launches"].updated == 1
     assert await _counts(engine) == REFERENCE_COUNTS
 
@@ -122,13 +122,13 @@ async def test_record_gone_from_the_source_is_tombstoned_and_not_counted(
 async def test_changed_url_changes_the_count(
     engine: AsyncEngine, source: SpaceXClient, replay_state: ReplayState
 ) -> None:
-    await run_etl(engine, source)
+    await run_etl(engine, source, budget_s=30)
     changed = copy.deepcopy(load_recorded("launches"))
     changed[0]["links"]["article_link"] = None
     changed[1]["links"]["wikipedia"] = "see the wiki"
     replay_state.set_data("launches", changed)
 
-    report = await run_etl(engine, source)
+    report = await run_etl(engine, source, budget_s=30)
 
     assert report.stats["launches"].updated == 2
     assert report.stats["launches"].non_url_values == 1
@@ -145,7 +145,7 @@ async def test_malformed_record_is_rejected_and_the_rest_load(
         {"kind": "mutate_record", "entity": "launches", "id": "5", "set": {"upcoming": "no"}}
     )
 
-    report = await run_etl(engine, source)
+    report = await run_etl(engine, source, budget_s=30)
 
     stats = report.stats["launches"]
     assert report.status == "success"
@@ -164,7 +164,7 @@ async def test_malformed_record_is_rejected_and_the_rest_load(
 async def test_rejected_record_keeps_its_last_good_version(
     engine: AsyncEngine, source: SpaceXClient, replay_state: ReplayState
 ) -> None:
-    await run_etl(engine, source)
+    await run_etl(engine, source, budget_s=30)
     replay_state.add_fault(
         {"kind": "mutate_record", "entity": "launches", "id": "5", "unset": ["id"]}
     )
@@ -172,7 +172,7 @@ async def test_rejected_record_keeps_its_last_good_version(
         {"kind": "mutate_record", "entity": "launches", "id": "6", "set": {"launch_year": 2010}}
     )
 
-    report = await run_etl(engine, source)
+    report = await run_etl(engine, source, budget_s=30)
 
     stats = report.stats["launches"]
     assert (stats.rejected, stats.updated, stats.deleted) == (2, 0, 0)
@@ -182,12 +182,12 @@ async def test_rejected_record_keeps_its_last_good_version(
 async def test_a_run_held_off_by_the_lock_skips(engine: AsyncEngine, source: SpaceXClient) -> None:
     async with engine.connect() as holder:
         await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-        skipped = await run_etl(engine, source)
+        skipped = await run_etl(engine, source, budget_s=30)
         await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
 
     assert skipped.skipped
     assert await _counts(engine) == {"launches": 0, "missions": 0, "rockets": 0}
-    assert (await run_etl(engine, source)).status == "success"
+    assert (await run_etl(engine, source, budget_s=30)).status == "success"
 
 
 async def test_concurrent_runs_load_once(
@@ -197,7 +197,9 @@ async def test_concurrent_runs_load_once(
 
     other = create_engine(database_url)
     try:
-        reports = await asyncio.gather(run_etl(engine, source), run_etl(other, source))
+        reports = await asyncio.gather(
+            run_etl(engine, source, budget_s=30), run_etl(other, source, budget_s=30)
+        )
     finally:
         await other.dispose()
 

@@ -21,7 +21,7 @@ async def test_scheduler_runs_the_etl_on_its_interval(
     three_runs = asyncio.Event()
 
     async def job() -> None:
-        reports.append(await run_etl(engine, source))
+        reports.append(await run_etl(engine, source, budget_s=30))
         if len(reports) == 3:
             three_runs.set()
 

@@ -1,7 +1,8 @@
-"""Async GraphQL client for the SpaceX Land API: paged, explicit timeouts, typed errors."""
+"""Async GraphQL client for the SpaceX Land API: paged, explicit timeouts, typed errors, retries."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
@@ -16,6 +17,7 @@ from spacex_etl.errors import (
     SourceUnavailableError,
 )
 from spacex_etl.extract import queries
+from spacex_etl.extract.retry import RetryPolicy, Sleep, retrying
 
 QUERIES: Final = {
     "launches": queries.LAUNCHES,
@@ -35,16 +37,46 @@ def _retry_after(response: httpx.Response) -> float | None:
 class SpaceXClient:
     """Pages through one entity type with `limit`/`offset` until a short page."""
 
-    def __init__(self, http: httpx.AsyncClient, url: str, *, page_size: int) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        *,
+        page_size: int,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
         self._http = http
         self._url = url
         self.page_size = page_size
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
 
-    async def fetch_page(self, entity: str, offset: int) -> list[Any]:
-        where: dict[str, Any] = {"entity": entity, "offset": offset}
-        body = {"query": QUERIES[entity], "variables": {"limit": self.page_size, "offset": offset}}
+    async def fetch_page(self, entity: str, offset: int, *, deadline: float) -> list[Any]:
+        """One page, retried on transient faults until it arrives or the deadline nears."""
+        attempts = 0
         try:
-            response = await self._http.post(self._url, json=body)
+            async for attempt in retrying(self.retry, deadline=deadline, sleep=self._sleep):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    return await self._request_page(entity, offset, deadline=deadline)
+        except SourceError as error:
+            error.attempts = attempts
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _request_page(self, entity: str, offset: int, *, deadline: float) -> list[Any]:
+        where: dict[str, Any] = {"entity": entity, "offset": offset}
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SourceUnavailableError("run time budget exhausted", **where)
+        body = {"query": QUERIES[entity], "variables": {"limit": self.page_size, "offset": offset}}
+        # The client's own timeout applies per phase; never wait past the run's deadline.
+        timeout = self._http.timeout
+        if timeout.read is None or timeout.read > remaining:
+            timeout = httpx.Timeout(remaining)
+        try:
+            response = await self._http.post(self._url, json=body, timeout=timeout)
         except httpx.TimeoutException as error:
             raise SourceUnavailableError(f"timed out: {error!r}", **where) from error
         except httpx.TransportError as error:
@@ -78,10 +110,11 @@ class SpaceXClient:
             raise ProtocolError("response has no list at data.page", **where)
         return page
 
-    async def pages(self, entity: str) -> AsyncIterator[list[Any]]:
+    async def pages(self, entity: str, *, deadline: float) -> AsyncIterator[list[Any]]:
+        """Every page of `entity` in order; `deadline` is a `time.monotonic()` instant."""
         offset = 0
         while True:
-            page = await self.fetch_page(entity, offset)
+            page = await self.fetch_page(entity, offset, deadline=deadline)
             if page:
                 yield page
             if len(page) < self.page_size:

@@ -44,6 +44,7 @@ class ReplayState:
         self._faults = FaultBook()
         self._counts = _zero_counts()
         self._lock = threading.Lock()
+        self._request_seen = threading.Condition(self._lock)
 
     @classmethod
     def recorded(cls) -> ReplayState:
@@ -103,7 +104,16 @@ class ReplayState:
             self._counts["total"] += 1
             for entity in entities:
                 self._counts[entity] += 1
+            self._request_seen.notify_all()
         return self._faults.plan(entities)
+
+    def wait_for_requests(self, entity: Entity, count: int, timeout: float) -> bool:
+        """Block until `count` requests for `entity` have arrived; False on timeout.
+
+        Lets a test act at a known point of a run (say, while page 2 is in flight).
+        """
+        with self._request_seen:
+            return self._request_seen.wait_for(lambda: self._counts[entity] >= count, timeout)
 
     def mutate_response(self, body: dict[str, Any], fields: Sequence[RootField]) -> None:
         """Apply the `mutate_record` faults to a response body, in place."""

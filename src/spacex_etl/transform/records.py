@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from spacex_etl.errors import RecordRejectedError
 from spacex_etl.transform.fields import is_absolute_url
-from spacex_etl.transform.models import MODELS
+from spacex_etl.transform.models import MODELS, SourceModel
 
 # Appended by `transform_page` after the model's own columns.
 BOOKKEEPING_COLUMNS = ("url_count", "raw", "content_hash")
@@ -50,24 +51,33 @@ def _reason(error: ValidationError) -> str:
     )
 
 
+def validate_record(entity: str, record: Any) -> SourceModel:
+    """The record as its model, or RecordRejectedError saying why not."""
+    raw_id = record.get("id") if isinstance(record, dict) else None
+    source_id = str(raw_id) if raw_id is not None else None
+    if not isinstance(record, dict):
+        reason = f"record is {type(record).__name__}, not an object"
+        raise RecordRejectedError(reason, entity=entity, source_id=source_id)
+    try:
+        return MODELS[entity].model_validate(record)
+    except ValidationError as error:
+        reason = _reason(error)
+        raise RecordRejectedError(reason, entity=entity, source_id=source_id) from error
+
+
 def transform_page(entity: str, records: Sequence[Any]) -> TransformedPage:
-    model = MODELS[entity]
     page = TransformedPage()
     for record in records:
         # Sorted keys make the hash independent of the source's field order.
         canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         raw = canonical.decode()
         try:
-            if not isinstance(record, dict):
-                raise TypeError(f"record is {type(record).__name__}, not an object")
-            parsed = model.model_validate(record)
-        except (ValidationError, TypeError) as error:
-            reason = _reason(error) if isinstance(error, ValidationError) else str(error)
-            source_id = record.get("id") if isinstance(record, dict) else None
+            parsed = validate_record(entity, record)
+        except RecordRejectedError as error:
             page.rejected.append(
                 Rejected(
-                    source_id=str(source_id) if source_id is not None else None,
-                    reason=reason,
+                    source_id=error.source_id,
+                    reason=str(error.args[0]),
                     payload=raw,
                     payload_hash=_digest(canonical),
                 )

@@ -1,0 +1,117 @@
+"""Database outages: at start-up, and a real PostgreSQL restart in the middle of a run."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacex_etl.api import create_app
+from spacex_etl.db import migrate
+from spacex_etl.db.engine import create_engine
+from spacex_etl.extract import SpaceXClient
+from spacex_etl.pipeline import run_etl
+from spacex_etl.replay import ReplayState
+from spacex_etl.service import EtlService
+from tests.conftest import REFERENCE_COUNTS
+from tests.restartable_postgres import RestartablePostgres
+
+DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
+
+
+def _api(engine: AsyncEngine) -> httpx.AsyncClient:
+    app = create_app(engine, stale_after_s=180)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+
+
+@pytest.fixture(scope="module")
+def restartable() -> Iterator[RestartablePostgres]:
+    """A server of this module's own (it gets stopped), migrated once."""
+    with tempfile.TemporaryDirectory(prefix="spacex-etl-restart-") as folder:
+        server = RestartablePostgres(Path(folder) / "data")
+        with ThreadPoolExecutor(1) as pool:  # alembic runs its own event loop
+            pool.submit(migrate.upgrade, server.url).result()
+        try:
+            yield server
+        finally:
+            server.close()
+
+
+@pytest.fixture
+async def restartable_engine(restartable: RestartablePostgres) -> AsyncIterator[AsyncEngine]:
+    restartable.start()
+    engine = create_engine(restartable.url)
+    async with engine.begin() as conn:  # a clean slate: earlier tests share this server
+        await conn.execute(text("TRUNCATE launches, missions, rockets, etl_runs CASCADE"))
+        await conn.execute(text("UPDATE object_url_count SET url_count = 0"))
+    yield engine
+    await engine.dispose()
+
+
+async def test_api_answers_503_with_json_while_the_database_is_down() -> None:
+    engine = create_engine(DEAD_DATABASE)
+    async with _api(engine) as api:
+        health = await api.get("/health")
+        ready = await api.get("/ready")
+        counts = await api.get("/data_mart/object_url_count")
+        runs = await api.get("/etl/runs")
+    await engine.dispose()
+
+    assert health.status_code == 200
+    for response in (ready, counts, runs):
+        assert response.status_code == 503
+        assert response.json() == {"detail": "database unavailable, try again shortly"}
+        assert response.headers["retry-after"] == "5"
+
+
+async def test_scheduled_tick_survives_a_database_down_at_start(source: SpaceXClient) -> None:
+    engine = create_engine(DEAD_DATABASE)
+    service = EtlService(engine, source, run_budget_s=30)
+    try:
+        await service.tick()  # logs, does not raise: the scheduler keeps ticking
+    finally:
+        await engine.dispose()
+    with pytest.raises(OSError, match=r"Connect call failed|refused"):
+        await service.run_once()
+
+
+async def test_restart_mid_run_rolls_back_and_everything_recovers_without_a_restart(
+    restartable: RestartablePostgres,
+    restartable_engine: AsyncEngine,
+    source: SpaceXClient,
+    replay_state: ReplayState,
+) -> None:
+    engine = restartable_engine
+    first = await run_etl(engine, source, budget_s=30)
+    assert first.ok
+    # Second run: every launch changes, and page 3 arrives after the server went down.
+    changed = [dict(r, details="changed") for r in replay_state.records("launches")]
+    replay_state.set_data("launches", changed)
+    replay_state.add_fault({"kind": "latency", "seconds": 1, "entity": "launches", "after": 2})
+    requests = replay_state.requests()["launches"]
+
+    run = asyncio.create_task(run_etl(engine, source, budget_s=30))
+    page_3_asked = await asyncio.to_thread(
+        replay_state.wait_for_requests, "launches", requests + 3, 20
+    )
+    assert page_3_asked
+    await asyncio.to_thread(restartable.stop)
+    with pytest.raises(OSError, match=r"Connect call failed|No such file"):
+        await run  # cannot even record its failure: the database is gone
+    await asyncio.to_thread(restartable.start)
+
+    async with _api(engine) as api:  # the same engine and app: no restart needed
+        assert (await api.get("/data_mart/object_url_count")).json() == REFERENCE_COUNTS
+        third = await run_etl(engine, source, budget_s=30)
+        assert third.ok
+        assert third.stats["launches"].updated == 107  # the interrupted run wrote nothing
+        history = (await api.get("/etl/runs")).json()
+    assert [r["status"] for r in history] == ["success", "interrupted", "success"]
+    assert "abandoned" in history[1]["error"]
