@@ -105,6 +105,15 @@ async def database_url(pg_admin_url: str, template_database: str) -> AsyncIterat
 
 
 @pytest.fixture
+async def other_engine(pg_admin_url: str, template_database: str) -> AsyncIterator[AsyncEngine]:
+    """A second, independent database at the latest schema (to compare against a clean load)."""
+    async with _scratch_database(pg_admin_url, template_database) as url:
+        engine = create_engine(url)
+        yield engine
+        await engine.dispose()
+
+
+@pytest.fixture
 async def empty_database_url(pg_admin_url: str) -> AsyncIterator[str]:
     async with _scratch_database(pg_admin_url, None) as url:
         yield url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import signal
@@ -14,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.replay import ReplayServer
 from tests.conftest import REFERENCE_COUNTS
@@ -152,3 +155,23 @@ def test_etl_on_an_unmigrated_database_says_what_to_do(
     result = subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "spacex-etl migrate" in result.stderr
+
+
+async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_lock(
+    replay: ReplayServer, database_url: str, engine: AsyncEngine
+) -> None:
+    replay.state.add_fault({"kind": "latency", "seconds": 60, "entity": "launches", "after": 1})
+    env = _env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url, PAGE_SIZE="25")
+    with _service("scheduler", env) as service:
+        # Page 2 of launches is in flight: page 1 sits in the open loading transaction.
+        assert await asyncio.to_thread(replay.state.wait_for_requests, "launches", 2, 60)
+        service.process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(service.process.wait, 10) == 0
+
+    async with engine.connect() as conn:
+        [run] = (await conn.execute(text("SELECT status, error FROM etl_runs"))).all()
+        stored = await conn.scalar(text("SELECT count(*) FROM launches"))
+        locks = await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+    assert run.status == "interrupted"
+    assert stored == 0
+    assert locks == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -19,6 +20,11 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
         content={"detail": "database unavailable, try again shortly"},
         headers={"Retry-After": "5"},
     )
+
+
+DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The database is unreachable; retry after the Retry-After seconds."}
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -19,7 +19,7 @@ from .faults import (
     TruncatedJsonFault,
     parse_fault,
 )
-from .server import ReplayServer, running_replay_server, serve
+from .server import ReplayServer, running_replay_server, serve, serving_in_thread
 from .state import ReplayState, RequestCounts
 
 __all__ = [
@@ -43,4 +43,5 @@ __all__ = [
     "parse_fault",
     "running_replay_server",
     "serve",
+    "serving_in_thread",
 ]

@@ -7,8 +7,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from .app import create_app
 from .state import ReplayState
@@ -61,16 +63,15 @@ def _bound_socket(host: str) -> socket.socket:
 
 
 @contextmanager
-def running_replay_server(
-    state: ReplayState | None = None, host: str = "127.0.0.1"
-) -> Iterator[ReplayServer]:
-    """Run a replay server on a free port in a background thread for the `with` block."""
-    state = state if state is not None else ReplayState.recorded()
+def serving_in_thread(
+    app: ASGIApp, host: str = "127.0.0.1", *, lifespan: Literal["on", "off"] = "on"
+) -> Iterator[str]:
+    """Serve any ASGI app on a free port in a background thread; yields its base URL."""
     sock = _bound_socket(host)
     port: int = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(state),
-        lifespan="off",
+        app,
+        lifespan=lifespan,
         ws="none",
         log_config=None,
         access_log=False,
@@ -85,10 +86,21 @@ def running_replay_server(
     thread.start()
     try:
         if not ready.wait(_STARTUP_TIMEOUT_SECONDS) or not server.started:
-            raise RuntimeError(f"replay server on {host}:{port} did not start")
+            raise RuntimeError(f"server on {host}:{port} did not start")
         url_host = f"[{host}]" if ":" in host else host
-        yield ReplayServer(url=f"http://{url_host}:{port}/", state=state, host=host, port=port)
+        yield f"http://{url_host}:{port}/"
     finally:
         server.should_exit = True
         thread.join(_STARTUP_TIMEOUT_SECONDS)
         sock.close()
+
+
+@contextmanager
+def running_replay_server(
+    state: ReplayState | None = None, host: str = "127.0.0.1"
+) -> Iterator[ReplayServer]:
+    """Run a replay server on a free port in a background thread for the `with` block."""
+    state = state if state is not None else ReplayState.recorded()
+    with serving_in_thread(create_app(state), host, lifespan="off") as url:
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        yield ReplayServer(url=url, state=state, host=host, port=port)

@@ -4,9 +4,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from spacex_etl.api.deps import Connection
+from spacex_etl.api.errors import DATABASE_UNAVAILABLE
 from spacex_etl.load import read_url_counts
 
-router = APIRouter(prefix="/data_mart", tags=["data mart"])
+router = APIRouter(prefix="/data_mart", tags=["data mart"], responses=DATABASE_UNAVAILABLE)
 
 
 class ObjectUrlCount(BaseModel):

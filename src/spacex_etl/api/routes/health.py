@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from spacex_etl.api.deps import Connection
+from spacex_etl.api.errors import DATABASE_UNAVAILABLE
 from spacex_etl.runs import last_success
 
 router = APIRouter(tags=["health"])
@@ -31,7 +32,7 @@ async def health() -> Health:
     return Health()
 
 
-@router.get("/ready")
+@router.get("/ready", responses=DATABASE_UNAVAILABLE)
 async def ready(request: Request, conn: Connection) -> Ready:
     """The database answers; `degraded` when no run has succeeded recently."""
     await conn.execute(text("SELECT 1"))

@@ -1,0 +1,60 @@
+"""Property-based API tests: schemathesis generates requests from our OpenAPI over real HTTP.
+
+Whatever it sends, the API must answer as its schema says, and never with a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from spacex_etl.api import create_app
+from spacex_etl.db.engine import create_engine
+from spacex_etl.extract import SpaceXClient
+from spacex_etl.pipeline import run_etl
+from spacex_etl.replay import ReplayServer, serving_in_thread
+from tests.conftest import FAST_RETRY, _admin, _with_database
+
+
+async def _load(url: str, replay_url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            source = SpaceXClient(http, replay_url, page_size=50, retry=FAST_RETRY)
+            assert (await run_etl(engine, source, budget_s=30)).ok
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def api_schema(
+    pg_admin_url: str, template_database: str, replay_server: ReplayServer
+) -> Iterator[OpenApiSchema]:
+    """The API on a loaded database, served by uvicorn on a thread of its own."""
+    name = f"spacex_schema_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    url = _with_database(pg_admin_url, name)
+    replay_server.state.reset()
+    asyncio.run(_load(url, replay_server.url))
+    engine = create_engine(url)  # its pool lives on the server thread's loop, and dies with it
+    app = create_app(engine, stale_after_s=180, on_shutdown=engine.dispose)
+    try:
+        with serving_in_thread(app) as base_url:
+            yield schemathesis.openapi.from_url(f"{base_url}openapi.json")
+    finally:
+        asyncio.run(_admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+def test_api_conforms_to_its_schema_and_never_errors(case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate()
