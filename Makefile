@@ -1,22 +1,27 @@
 .PHONY: install run test lint typecheck check bench
 
-install:  ## create .venv with the locked dependencies
-	uv sync --frozen
+# uv from PATH, or the one `install` puts into this Python on a machine that has none.
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+UV_VERSION := 0.13.9
+
+install:  ## create .venv with the locked dependencies (installs uv first if missing)
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
 
 run: install  ## the service: API on :8000 + ETL every minute (embedded PostgreSQL unless DATABASE_URL)
-	uv run spacex-etl run
+	$(UV) run spacex-etl run
 
 test: install  ## every test, on embedded PostgreSQL or TEST_DATABASE_URL
-	uv run pytest
+	$(UV) run pytest
 
 lint: install
-	uv run ruff check .
-	uv run ruff format --check .
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
 
 typecheck: install
-	uv run mypy
+	$(UV) run mypy
 
 check: lint typecheck test
 
 bench: install  ## benchmarks: print tables, write bench/results/*.json
-	uv run python -m bench
+	$(UV) run python -m bench

@@ -159,5 +159,5 @@ run_check "build context has pyproject.toml, uv.lock, README.md, src/" \
 run_check "uv.lock is up to date with pyproject.toml" \
   uv lock --check --quiet
 
-printf 'check.sh: %d passed, %d failed\n' "${passed}" "${failures}"
+printf 'deploy checks: %d ok, %d not ok\n' "${passed}" "${failures}"
 [[ ${failures} -eq 0 ]]

@@ -82,6 +82,9 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # The fast stack, named so a missing wheel fails loudly instead of falling back.
+        loop="uvloop",
+        http="httptools",
     )
 
 
