@@ -54,6 +54,18 @@ async def test_health_and_ready(
     assert 0 <= after.json()["last_success_age_s"] < 180
 
 
+async def test_ready_degrades_when_the_last_success_is_stale(
+    engine: AsyncEngine, source: SpaceXClient
+) -> None:
+    await run_etl(engine, source, budget_s=30)
+    app = create_app(engine, stale_after_s=0.000_001)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+        ready = (await api.get("/ready")).json()
+    assert ready["status"] == "degraded"
+    assert ready["last_success_at"] is not None
+
+
 async def test_run_history_lists_newest_first_with_counts(
     api: httpx.AsyncClient, engine: AsyncEngine, source: SpaceXClient
 ) -> None:

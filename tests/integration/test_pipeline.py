@@ -210,3 +210,21 @@ async def test_concurrent_runs_load_once(
         recorded = await conn.scalar(text("SELECT count(*) FROM etl_runs"))
     assert recorded == len(ran)
     assert await _counts(engine) == REFERENCE_COUNTS
+
+
+async def test_record_repeated_by_paging_is_loaded_once_latest_copy_winning(
+    engine: AsyncEngine, source: SpaceXClient, replay_state: ReplayState
+) -> None:
+    records = load_recorded("launches")
+    repeated = copy.deepcopy(records[0])
+    repeated["details"] = "the later copy"
+    replay_state.set_data("launches", [*records, repeated])
+
+    report = await run_etl(engine, source, budget_s=30)
+
+    stats = report.stats["launches"]
+    assert report.ok
+    assert (stats.fetched, stats.inserted) == (108, 107)
+    async with engine.connect() as conn:
+        details = await conn.scalar(select(launches.c.details).where(launches.c.id == "1"))
+    assert details == "the later copy"
