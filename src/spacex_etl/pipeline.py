@@ -92,10 +92,6 @@ async def _load_entity(
                 conn, entity, complete=len(keep_ids) == len(rejected), keep_ids=keep_ids
             )
             await load.store_rejected(conn, entity, run_id, rejected)
-            if counts.changed:
-                if entity == "launches":
-                    await load.sync_launch_missions(conn)
-                await load.refresh_url_count(conn, entity)
     except EtlError as error:
         stats.error = str(error)
     except DATABASE_ERRORS as error:

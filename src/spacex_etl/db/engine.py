@@ -14,5 +14,7 @@ def create_engine(url: str | URL, *, pool_size: int = 5) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=5,
         pool_pre_ping=True,
-        connect_args={"timeout": 10, "command_timeout": 300},
+        # No per-statement timeout: a load's COPY streams for as long as the extract pages,
+        # and the run budget bounds that instead.
+        connect_args={"timeout": 10},
     )

@@ -1,7 +1,7 @@
 """Load: staged COPY, one set-based merge per entity type, link table, rejects, data mart."""
 
 from spacex_etl.load.data_mart import read_url_counts, refresh_url_count
-from spacex_etl.load.merge import MergeCounts, copy_to_stage, merge_stage, sync_launch_missions
+from spacex_etl.load.merge import MergeCounts, copy_to_stage, merge_stage
 from spacex_etl.load.rejects import store_rejected
 
 __all__ = [
@@ -11,5 +11,4 @@ __all__ = [
     "read_url_counts",
     "refresh_url_count",
     "store_rejected",
-    "sync_launch_missions",
 ]

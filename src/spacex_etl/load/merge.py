@@ -136,21 +136,3 @@ async def merge_stage(
     return MergeCounts(
         distinct=row.distinct_count, inserted=row.inserted, updated=row.updated, deleted=row.deleted
     )
-
-
-_SYNC_LAUNCH_MISSIONS = (
-    # `updated_at = now()` picks exactly the launches this transaction wrote: now() is the
-    # transaction's start time, which the merge stamped on every row it changed.
-    """DELETE FROM launch_missions AS lm USING launches AS l
-       WHERE l.id = lm.launch_id AND l.updated_at = now()
-         AND lm.mission_id <> ALL(l.mission_ids)""",
-    """INSERT INTO launch_missions (launch_id, mission_id)
-       SELECT DISTINCT l.id, m.mission_id FROM launches AS l, unnest(l.mission_ids) AS m(mission_id)
-       WHERE l.updated_at = now()
-       ON CONFLICT DO NOTHING""",
-)
-
-
-async def sync_launch_missions(conn: AsyncConnection) -> None:
-    for statement in _SYNC_LAUNCH_MISSIONS:
-        await conn.execute(text(statement))

@@ -1,0 +1,119 @@
+"""HTTP load: wrk when installed (tried `apt-get install wrk` as root), else a small async
+generator in its own process, so the client never shares an interpreter with the server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    tool: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def ensure_wrk() -> str | None:
+    """wrk's path, installing the Debian package first when root and allowed."""
+    found = shutil.which("wrk")
+    if found or os.environ.get("BENCH_NO_INSTALL") or os.geteuid() != 0:
+        return found
+    if shutil.which("apt-get"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=300,
+        )
+    return shutil.which("wrk")
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(f"not a wrk latency: {text!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def run_wrk(wrk: str, url: str, *, seconds: float, connections: int) -> LoadResult:
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return LoadResult("wrk", rps, p50, p99, int(errors.group(1)) if errors else 0)
+
+
+def run_python(url: str, *, seconds: float, connections: int) -> LoadResult:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", url, str(seconds), str(connections)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    data = json.loads(out)
+    return LoadResult("python-httpx", data["rps"], data["p50_ms"], data["p99_ms"], data["errors"])
+
+
+def measure(url: str, *, seconds: float, connections: int = 16) -> LoadResult:
+    wrk = ensure_wrk()
+    if wrk:
+        return run_wrk(wrk, url, seconds=seconds, connections=connections)
+    return run_python(url, seconds=seconds, connections=connections)
+
+
+async def _generate(url: str, seconds: float, connections: int) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as http:
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while (started := time.perf_counter()) < deadline:
+                response = await http.get(url)
+                latencies.append(time.perf_counter() - started)
+                errors += response.status_code != 200
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "errors": errors,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="GET a URL for some seconds; print JSON")
+    parser.add_argument("url")
+    parser.add_argument("seconds", type=float)
+    parser.add_argument("connections", type=int)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(_generate(args.url, args.seconds, args.connections))))

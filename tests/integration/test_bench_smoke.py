@@ -1,0 +1,68 @@
+"""Every bench runs end to end in quick mode (tiny sizes; figures not judged, only present)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def results(
+    pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench-results")
+    env = {**os.environ, "BENCH_DATABASE_URL": pg_admin_url, "BENCH_RESULTS_DIR": str(out)}
+    subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, env=env, check=True, timeout=110
+    )
+    return {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
+
+
+@pytest.mark.timeout(120)
+def test_load_reports_rates_against_copy(results: dict[str, dict[str, Any]]) -> None:
+    sizes = results["load"]["sizes"]
+    assert sizes
+    assert all(s.get("quick", True) for s in sizes)
+    for size in sizes:
+        assert size["bare_copy_rows_per_s"] > 0
+        assert size["load_rows_per_s"] > 0
+        assert size["load_vs_copy"] > 0
+        assert size["naive_rows_per_s_extrapolated"] > 0
+    assert results["load"]["quick"] is True
+
+
+def test_unchanged_snapshot_writes_nothing(results: dict[str, dict[str, Any]]) -> None:
+    nochange = results["nochange"]
+    assert nochange["rows_written"] == 0
+    assert nochange["rows_written_in_transaction"] == 0
+    assert nochange["new_row_versions"] == 0
+    assert nochange["rows_locked"] == 0
+
+
+def test_cycle_stays_within_ten_statements_per_entity(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    cycle = results["cycle"]
+    assert len(cycle["runs"]) == 2
+    assert 0 < cycle["max_statements_per_entity"] <= 10
+
+
+def test_api_and_memory_and_partitions_report_figures(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    for size in results["api"]["sizes"]:
+        assert size["health_rps"] > 0
+        assert size["data_mart_rps"] > 0
+        assert size["errors"] == 0
+    assert all(s["peak_rss_mib"] > 0 for s in results["memory"]["sizes"])
+    assert all(s["etl_exit_code"] == 0 for s in results["memory"]["sizes"])
+    assert results["memory"]["rss_ratio_largest_vs_smallest"] > 0
+    assert results["partitions"]["decision"] in ("adopt", "do not adopt")
