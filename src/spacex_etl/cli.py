@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import runs
 from spacex_etl.api import create_app
+from spacex_etl.api.url_count_cache import UrlCountCache
 from spacex_etl.db import migrate as migrations
 from spacex_etl.db.embedded import embedded_postgres
 from spacex_etl.db.engine import create_engine
+from spacex_etl.db.url import driver_dsn
 from spacex_etl.logging import configure_logging
 from spacex_etl.pipeline import RunReport
 from spacex_etl.scheduler import scheduled
@@ -71,6 +73,7 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
     application = create_app(
         engine,
         stale_after_s=settings.stale_after_s,
+        url_counts=UrlCountCache(driver_dsn(url)),
         background=(
             (lambda: _scheduled_etl(settings, engine, migrate_url=url)) if with_scheduler else None
         ),

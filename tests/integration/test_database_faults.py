@@ -14,8 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
+from spacex_etl.api.url_count_cache import UrlCountCache
 from spacex_etl.db import migrate
 from spacex_etl.db.engine import create_engine
+from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState
@@ -115,3 +117,32 @@ async def test_restart_mid_run_rolls_back_and_everything_recovers_without_a_rest
         history = (await api.get("/etl/runs")).json()
     assert [r["status"] for r in history] == ["success", "interrupted", "success"]
     assert "abandoned" in history[1]["error"]
+
+
+async def test_in_memory_data_mart_steps_aside_during_an_outage_and_returns(
+    restartable: RestartablePostgres,
+    restartable_engine: AsyncEngine,
+    source: SpaceXClient,
+) -> None:
+    assert (await run_etl(restartable_engine, source, budget_s=30)).ok
+    cache = UrlCountCache(driver_dsn(restartable.url), reconnect_delay_s=0.05)
+    follower = asyncio.create_task(cache.run())
+    app = create_app(restartable_engine, stale_after_s=180, url_counts=cache)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+            await asyncio.wait_for(cache.wait_for(lambda c: c == REFERENCE_COUNTS), 20)
+
+            await asyncio.to_thread(restartable.stop)
+            await asyncio.wait_for(cache.wait_for(lambda c: c is None), 20)
+            down = await api.get("/data_mart/object_url_count")
+
+            await asyncio.to_thread(restartable.start)
+            await asyncio.wait_for(cache.wait_for(lambda c: c == REFERENCE_COUNTS), 20)
+            back = await api.get("/data_mart/object_url_count")
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+
+    assert down.status_code == 503  # no stale copy served while the truth is unreachable
+    assert back.json() == REFERENCE_COUNTS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api.errors import install_error_handlers
 from spacex_etl.api.routes import data_mart, health, runs
+from spacex_etl.api.url_count_cache import UrlCountCache
 
 Background = Callable[[], AbstractAsyncContextManager[object]]
 
@@ -18,13 +20,16 @@ def create_app(
     engine: AsyncEngine,
     *,
     stale_after_s: float,
+    url_counts: UrlCountCache | None = None,
     background: Background | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """`background` runs for the app's lifetime (the scheduler, in the all-in-one command)."""
+    """`url_counts` serves the data mart from memory (followed while the app runs);
+    `background` runs for the app's lifetime (the scheduler, in the all-in-one command)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        follower = asyncio.create_task(url_counts.run()) if url_counts is not None else None
         try:
             if background is None:
                 yield
@@ -32,6 +37,9 @@ def create_app(
                 async with background():
                     yield
         finally:
+            if follower is not None:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
             if on_shutdown is not None:
                 await on_shutdown()
 
@@ -42,6 +50,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
+    app.state.url_counts = url_counts
     app.state.stale_after_s = stale_after_s
     install_error_handlers(app)
     for module in (data_mart, health, runs):

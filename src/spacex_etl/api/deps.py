@@ -22,3 +22,4 @@ async def get_connection(
 
 
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
+Engine = Annotated[AsyncEngine, Depends(get_engine)]

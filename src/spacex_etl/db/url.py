@@ -15,3 +15,9 @@ def async_url(url: str | URL) -> URL:
             f"DATABASE_URL must be a PostgreSQL URL (postgresql://...), got {parsed.drivername}://"
         )
     return parsed.set(drivername="postgresql+asyncpg")
+
+
+def driver_dsn(url: str | URL) -> str:
+    """The URL as asyncpg itself takes it, for connections outside SQLAlchemy's pool."""
+    dsn: str = async_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return dsn

@@ -1,18 +1,21 @@
 """The data mart: URL counts per entity type, kept in a one-row-per-entity table.
 
-Refreshed inside the loading transaction, so a reader sees the old or the new snapshot,
-never half of one, and reading it costs three primary-key rows whatever the data size.
+The merge moves it inside the loading transaction (by the delta of what it wrote), so a reader
+sees the old or the new snapshot, never half of one, and reading it costs three primary-key
+rows whatever the data size. `refresh_url_count` recounts from the tables, for repairs.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacex_etl.db.tables import object_url_count
+# Entity names sort in the order the API answers them: launches, missions, rockets.
+URL_COUNTS_SQL = "SELECT entity, url_count FROM object_url_count ORDER BY entity"
 
 
 async def refresh_url_count(conn: AsyncConnection, entity: str) -> None:
+    """Recount `entity` from its table (the merge keeps it by deltas; this rebuilds it)."""
     await conn.execute(
         text(
             f"""UPDATE object_url_count
@@ -26,5 +29,5 @@ async def refresh_url_count(conn: AsyncConnection, entity: str) -> None:
 
 
 async def read_url_counts(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(select(object_url_count.c.entity, object_url_count.c.url_count))
+    rows = await conn.execute(text(URL_COUNTS_SQL))
     return {entity: int(count) for entity, count in rows}

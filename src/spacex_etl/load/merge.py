@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacex_etl.transform import columns
 
+# NOTIFY channel announcing a committed change of the data mart.
+URL_COUNT_CHANNEL = "object_url_count"
+
 
 def stage_table(entity: str) -> str:
     return f"_stage_{entity}"
@@ -109,8 +112,12 @@ WITH repeated AS (
     FROM delta
     WHERE m.entity = :entity
       AND (EXISTS (SELECT 1 FROM upserted) OR EXISTS (SELECT 1 FROM tombstoned))
+    -- Delivered at commit, never before: listeners (the API's in-memory copy) move from one
+    -- committed snapshot to the next.
+    RETURNING pg_notify('{URL_COUNT_CHANNEL}', m.entity)
 ){links}
 SELECT (SELECT count(*) FROM src) AS distinct_count,
+       (SELECT count(*) FROM mart) AS notified,
        (SELECT count(*) FROM upserted WHERE inserted) AS inserted,
        (SELECT count(*) FROM upserted WHERE NOT inserted) AS updated,
        (SELECT count(*) FROM tombstoned) AS deleted

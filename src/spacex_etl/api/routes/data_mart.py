@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from spacex_etl.api.deps import Connection
+from spacex_etl.api.deps import Engine
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
 from spacex_etl.load import read_url_counts
 
@@ -18,6 +19,14 @@ class ObjectUrlCount(BaseModel):
     rockets: int
 
 
-@router.get("/object_url_count")
-async def object_url_count(conn: Connection) -> ObjectUrlCount:
-    return ObjectUrlCount.model_validate(await read_url_counts(conn))
+@router.get("/object_url_count", response_model=ObjectUrlCount)
+async def object_url_count(request: Request, engine: Engine) -> Response:
+    """Served from memory while the app follows the data mart's commits; else from the table."""
+    cache = request.app.state.url_counts
+    body = cache.body if cache is not None else None
+    if body is None:
+        async with engine.connect() as conn:
+            body = orjson.dumps(
+                ObjectUrlCount.model_validate(await read_url_counts(conn)).model_dump()
+            )
+    return Response(body, media_type="application/json")

@@ -1,0 +1,99 @@
+"""The data mart's three numbers in memory, refreshed when a load commits a change.
+
+Every load that changes the data mart sends `NOTIFY object_url_count` from inside its
+transaction; PostgreSQL delivers it at commit, so this copy moves from one committed snapshot
+to the next and readers never see half a load. Serving it costs no database round trip. While
+no listener is connected (start-up, a database outage) there is no copy, and readers go to
+the database like before, which answers or fails honestly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import asyncpg
+import orjson
+
+from spacex_etl.errors import DATABASE_ERRORS
+from spacex_etl.load.data_mart import URL_COUNTS_SQL
+from spacex_etl.load.merge import URL_COUNT_CHANNEL
+
+_log = logging.getLogger(__name__)
+
+
+class UrlCountCache:
+    def __init__(self, dsn: str, *, reconnect_delay_s: float = 1.0) -> None:
+        self._dsn = dsn
+        self._reconnect_delay_s = reconnect_delay_s
+        self._counts: dict[str, int] | None = None
+        self._body: bytes | None = None
+        self._changed = asyncio.Condition()
+
+    @property
+    def counts(self) -> dict[str, int] | None:
+        """The last committed counts, or None while not listening."""
+        return self._counts
+
+    @property
+    def body(self) -> bytes | None:
+        """`counts` as the JSON the endpoint answers, serialized once per change."""
+        return self._body
+
+    async def _publish(self, counts: dict[str, int] | None) -> None:
+        async with self._changed:
+            self._counts = counts
+            self._body = orjson.dumps(counts) if counts is not None else None
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[dict[str, int] | None], bool]) -> None:
+        """Until the copy satisfies `predicate` (lets callers follow it without polling)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: predicate(self._counts))
+
+    async def run(self) -> None:
+        """Listen and refresh until cancelled, reconnecting after outages."""
+        while True:
+            try:
+                await self._listen_once()
+            except DATABASE_ERRORS as error:
+                _log.warning("data mart listener lost (%r); reading from the database", error)
+            await self._publish(None)
+            await asyncio.sleep(self._reconnect_delay_s)
+
+    async def _listen_once(self) -> None:
+        conn = await asyncpg.connect(self._dsn, timeout=10)
+        lost = asyncio.Event()
+        refresh_lock = asyncio.Lock()
+
+        async def refresh() -> None:
+            async with refresh_lock:  # refreshes in arrival order, so the newest wins
+                rows = await conn.fetch(URL_COUNTS_SQL)
+                await self._publish({row["entity"]: int(row["url_count"]) for row in rows})
+
+        refreshes: set[asyncio.Task[None]] = set()
+
+        def refreshed(task: asyncio.Task[None]) -> None:
+            refreshes.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                lost.set()  # a copy we could not refresh must not be served
+
+        def on_notify(*_: object) -> None:
+            task = asyncio.create_task(refresh())
+            refreshes.add(task)
+            task.add_done_callback(refreshed)
+
+        try:
+            conn.add_termination_listener(lambda _: lost.set())
+            # LISTEN before the first read: no change can slip between the two.
+            await conn.add_listener(URL_COUNT_CHANNEL, on_notify)
+            await refresh()
+            _log.info("data mart served from memory, refreshed on each committed load")
+            await lost.wait()
+        finally:
+            for task in refreshes:
+                task.cancel()
+            await asyncio.gather(*refreshes, return_exceptions=True)
+            if not conn.is_closed():
+                conn.terminate()

@@ -1,0 +1,92 @@
+"""The API's in-memory data mart follows committed loads and steps aside when it cannot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacex_etl.api import create_app
+from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.db.engine import create_engine
+from spacex_etl.db.url import driver_dsn
+from spacex_etl.extract import SpaceXClient
+from spacex_etl.pipeline import run_etl
+from spacex_etl.replay import ReplayState
+from spacex_etl.replay.dataset import load_recorded
+from tests.conftest import REFERENCE_COUNTS
+
+ZERO = {"launches": 0, "missions": 0, "rockets": 0}
+DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/postgres"
+
+
+async def _until(cache: UrlCountCache, expected: dict[str, int] | None) -> None:
+    await _until_true(cache, lambda counts: counts == expected)
+
+
+async def _until_true(
+    cache: UrlCountCache, predicate: Callable[[dict[str, int] | None], bool]
+) -> None:
+    await asyncio.wait_for(cache.wait_for(predicate), timeout=20)
+
+
+@pytest.fixture
+async def cache(database_url: str) -> AsyncIterator[UrlCountCache]:
+    cache = UrlCountCache(driver_dsn(database_url), reconnect_delay_s=0.05)
+    follower = asyncio.create_task(cache.run())
+    await _until(cache, ZERO)
+    yield cache
+    follower.cancel()
+    await asyncio.gather(follower, return_exceptions=True)
+
+
+async def test_follows_each_committed_load(
+    cache: UrlCountCache, engine: AsyncEngine, source: SpaceXClient, replay_state: ReplayState
+) -> None:
+    await run_etl(engine, source, budget_s=30)
+    await _until(cache, REFERENCE_COUNTS)
+
+    replay_state.set_data("rockets", [])
+    await run_etl(engine, source, budget_s=30)
+    await _until(cache, {**REFERENCE_COUNTS, "rockets": 0})
+
+
+async def test_never_shows_an_uncommitted_load(
+    cache: UrlCountCache, engine: AsyncEngine, source: SpaceXClient, replay_state: ReplayState
+) -> None:
+    await run_etl(engine, source, budget_s=30)
+    await _until(cache, REFERENCE_COUNTS)
+    replay_state.set_data("launches", load_recorded("launches")[:50])
+    replay_state.add_fault({"kind": "latency", "seconds": 1, "entity": "launches", "after": 1})
+    requests = replay_state.requests()["launches"]
+
+    run = asyncio.create_task(run_etl(engine, source, budget_s=30))
+    assert await asyncio.to_thread(replay_state.wait_for_requests, "launches", requests + 2, 20)
+    during = cache.counts
+    await run
+
+    assert during == REFERENCE_COUNTS
+    await _until_true(
+        cache, lambda counts: counts is not None and counts["launches"] < during["launches"]
+    )
+
+
+async def test_endpoint_serves_the_copy_without_a_database_round_trip(
+    cache: UrlCountCache, engine: AsyncEngine, source: SpaceXClient
+) -> None:
+    await run_etl(engine, source, budget_s=30)
+    await _until(cache, REFERENCE_COUNTS)
+    unreachable = create_engine(DEAD_DATABASE)  # any database access would fail with a 503
+    app = create_app(unreachable, stale_after_s=180, url_counts=cache)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+        response = await api.get("/data_mart/object_url_count")
+    await unreachable.dispose()
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == REFERENCE_COUNTS
+    assert list(response.json()) == ["launches", "missions", "rockets"]
