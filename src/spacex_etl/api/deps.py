@@ -22,4 +22,3 @@ async def get_connection(
 
 
 Connection = Annotated[AsyncConnection, Depends(get_connection)]
-Engine = Annotated[AsyncEngine, Depends(get_engine)]
