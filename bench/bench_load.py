@@ -9,7 +9,6 @@ import asyncpg
 
 from bench.common import (
     BenchContext,
-    asyncpg_dsn,
     checkpoint,
     fresh_database,
     print_table,
@@ -18,6 +17,7 @@ from bench.common import (
 )
 from bench.loading import bare_copy, empty_launches, load_snapshot, naive_upsert
 from spacex_etl.db.engine import create_engine
+from spacex_etl.db.url import driver_dsn
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (300, 1_000)
@@ -32,7 +32,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     async with fresh_database(ctx.admin_url, "load") as url:
         engine = create_engine(url)
-        admin = await asyncpg.connect(asyncpg_dsn(url))
+        admin = await asyncpg.connect(driver_dsn(url))
         try:
             for size in sizes:
                 started = time.perf_counter()

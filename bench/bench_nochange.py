@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bench.common import (
     BenchContext,
     aiter_rows,
-    asyncpg_dsn,
     checkpoint,
     fresh_database,
     print_table,
@@ -22,6 +21,7 @@ from bench.common import (
 from bench.loading import load_snapshot
 from spacex_etl import load
 from spacex_etl.db.engine import create_engine
+from spacex_etl.db.url import driver_dsn
 
 FULL_SIZE, QUICK_SIZE = 100_000, 1_000
 _TABLES = ("launches", "launch_missions", "object_url_count")
@@ -49,7 +49,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     rows = synthetic_rows(size)
     async with fresh_database(ctx.admin_url, "nochange") as url:
         engine = create_engine(url, pool_size=1)
-        observer = await asyncpg.connect(asyncpg_dsn(url))
+        observer = await asyncpg.connect(driver_dsn(url))
         try:
             first = await load_snapshot(engine, rows)
             async with engine.connect() as conn:

@@ -13,12 +13,11 @@ import os
 import platform
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import AbstractContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,10 +25,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 from spacex_etl.db import migrate
-from spacex_etl.db.embedded import embedded_postgres
+from spacex_etl.db.embedded import server_from_env_or_embedded
+from spacex_etl.db.url import driver_dsn, with_database
 from spacex_etl.extract import QUERIES
 from spacex_etl.replay import ReplayState, running_replay_server
 from spacex_etl.replay.dataset import load_recorded
@@ -50,29 +49,13 @@ class BenchContext:
     quick: bool
 
 
-@contextmanager
-def bench_server() -> Iterator[str]:
+def bench_server() -> AbstractContextManager[str]:
     """BENCH_DATABASE_URL, or an embedded PostgreSQL in a temporary folder, for the run."""
-    if url := os.environ.get("BENCH_DATABASE_URL"):
-        yield url
-        return
-    with (
-        tempfile.TemporaryDirectory(prefix="spacex-etl-bench-pg-") as folder,
-        embedded_postgres(Path(folder) / "data") as uri,
-    ):
-        yield uri
-
-
-def with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return server_from_env_or_embedded("BENCH_DATABASE_URL")
 
 
 async def _admin(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(driver_dsn(url))
     try:
         await conn.execute(statement)
     finally:
@@ -101,7 +84,7 @@ async def checkpoint(conn: asyncpg.Connection) -> None:
 
 
 async def server_version(url: str) -> str:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
+    conn = await asyncpg.connect(driver_dsn(url))
     try:
         return str(await conn.fetchval("SHOW server_version"))
     finally:

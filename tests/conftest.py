@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,13 +15,13 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import spacex_etl
 from spacex_etl.db import migrate
-from spacex_etl.db.embedded import embedded_postgres
+from spacex_etl.db.embedded import server_from_env_or_embedded
 from spacex_etl.db.engine import create_engine
+from spacex_etl.db.url import driver_dsn, with_database
 from spacex_etl.extract import RetryPolicy, SpaceXClient
 from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
 
@@ -45,30 +43,15 @@ def _reference_counts() -> dict[str, int]:
 REFERENCE_COUNTS = _reference_counts()
 
 
-def _with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """A superuser URL of the server under test: TEST_DATABASE_URL, or an embedded server."""
-    if url := os.environ.get("TEST_DATABASE_URL"):
+    with server_from_env_or_embedded("TEST_DATABASE_URL") as url:
         yield url
-        return
-    # Not under pytest's tmp_path: another pytest session may prune that while this one runs.
-    with (
-        tempfile.TemporaryDirectory(prefix="spacex-etl-test-pg-") as folder,
-        embedded_postgres(Path(folder) / "data") as uri,
-    ):
-        yield uri
 
 
 async def _admin(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    conn = await asyncpg.connect(driver_dsn(url))
     try:
         for statement in statements:
             await conn.execute(statement)
@@ -83,7 +66,7 @@ def template_database(pg_admin_url: str) -> Iterator[str]:
     asyncio.run(_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
     # alembic's env runs its own event loop: give it a thread without one.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(migrate.upgrade, _with_database(pg_admin_url, name)).result()
+        pool.submit(migrate.upgrade, with_database(pg_admin_url, name)).result()
     yield name
     asyncio.run(_admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
@@ -93,7 +76,7 @@ async def _scratch_database(admin_url: str, template: str | None) -> AsyncIterat
     name = f"spacex_test_{uuid.uuid4().hex[:12]}"
     clause = f' TEMPLATE "{template}"' if template else ""
     await _admin(admin_url, f'CREATE DATABASE "{name}"{clause}')
-    yield _with_database(admin_url, name)
+    yield with_database(admin_url, name)
     await _admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 

@@ -17,10 +17,11 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from spacex_etl.api import create_app
 from spacex_etl.db.engine import create_engine
+from spacex_etl.db.url import with_database
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayServer, serving_in_thread
-from tests.conftest import FAST_RETRY, _admin, _with_database
+from tests.conftest import FAST_RETRY, _admin
 
 
 async def _load(url: str, replay_url: str) -> None:
@@ -40,7 +41,7 @@ def api_schema(
     """The API on a loaded database, served by uvicorn on a thread of its own."""
     name = f"spacex_schema_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-    url = _with_database(pg_admin_url, name)
+    url = with_database(pg_admin_url, name)
     replay_server.state.reset()
     asyncio.run(_load(url, replay_server.url))
     engine = create_engine(url)  # its pool lives on the server thread's loop, and dies with it

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,4 +26,22 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     with server:
         uri: str = server.get_uri()
         _log.info("embedded PostgreSQL running in %s", data_dir)
+        yield uri
+
+
+@contextmanager
+def server_from_env_or_embedded(variable: str) -> Iterator[str]:
+    """The server named by the environment `variable`, or a throwaway embedded one.
+
+    Tests and benchmarks use it: they run on a fresh machine, and on any server when told.
+    The embedded server's folder is a fresh temporary one, outside pytest's own tmp folders
+    (another pytest session may prune those while this one runs).
+    """
+    if url := os.environ.get(variable):
+        yield url
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="spacex-etl-pg-") as folder,
+        embedded_postgres(Path(folder) / "data") as uri,
+    ):
         yield uri

@@ -21,3 +21,9 @@ def driver_dsn(url: str | URL) -> str:
     """The URL as asyncpg itself takes it, for connections outside SQLAlchemy's pool."""
     dsn: str = async_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     return dsn
+
+
+def with_database(url: str | URL, name: str) -> str:
+    """The same server and credentials, another database."""
+    renamed: str = make_url(url).set(database=name).render_as_string(hide_password=False)
+    return renamed
