@@ -24,9 +24,12 @@ _log = logging.getLogger(__name__)
 
 
 class UrlCountCache:
-    def __init__(self, dsn: str, *, reconnect_delay_s: float = 1.0) -> None:
+    def __init__(
+        self, dsn: str, *, reconnect_delay_s: float = 1.0, max_reconnect_delay_s: float = 30.0
+    ) -> None:
         self._dsn = dsn
         self._reconnect_delay_s = reconnect_delay_s
+        self._max_reconnect_delay_s = max_reconnect_delay_s
         self._counts: dict[str, int] | None = None
         self._body: bytes | None = None
         self._changed = asyncio.Condition()
@@ -53,16 +56,26 @@ class UrlCountCache:
             await self._changed.wait_for(lambda: predicate(self._counts))
 
     async def run(self) -> None:
-        """Listen and refresh until cancelled, reconnecting after outages."""
+        """Listen and refresh until cancelled, reconnecting after outages (backing off)."""
+        delay = self._reconnect_delay_s
         while True:
+            listened = False
             try:
-                await self._listen_once()
+                listened = await self._listen_once()
             except DATABASE_ERRORS as error:
-                _log.warning("data mart listener lost (%r); reading from the database", error)
+                _log.warning(
+                    "data mart listener down (%r); reading from the database, retry in %.0fs",
+                    error,
+                    delay,
+                )
             await self._publish(None)
-            await asyncio.sleep(self._reconnect_delay_s)
+            delay = (
+                self._reconnect_delay_s if listened else min(2 * delay, self._max_reconnect_delay_s)
+            )
+            await asyncio.sleep(delay)
 
-    async def _listen_once(self) -> None:
+    async def _listen_once(self) -> bool:
+        """Serve the copy until the connection is lost; True if it got as far as serving."""
         conn = await asyncpg.connect(self._dsn, timeout=10)
         lost = asyncio.Event()
         refresh_lock = asyncio.Lock()
@@ -91,6 +104,7 @@ class UrlCountCache:
             await refresh()
             _log.info("data mart served from memory, refreshed on each committed load")
             await lost.wait()
+            return True
         finally:
             for task in refreshes:
                 task.cancel()
