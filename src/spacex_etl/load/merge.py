@@ -54,11 +54,12 @@ class MergeCounts:
 # Only launches carry links; they are kept in step with the launches this statement wrote.
 _LINK_CTES = """
 , unlinked AS (
-    DELETE FROM launch_missions AS lm USING diff AS d
-    WHERE lm.launch_id = d.id AND lm.mission_id <> ALL(d.mission_ids)
+    DELETE FROM launch_missions AS lm USING diff AS d JOIN {stage} AS s ON s.seq = d.seq
+    WHERE lm.launch_id = s.id AND lm.mission_id <> ALL(s.mission_ids)
 ), linked AS (
     INSERT INTO launch_missions (launch_id, mission_id)
-    SELECT DISTINCT d.id, m.mission_id FROM diff AS d, unnest(d.mission_ids) AS m(mission_id)
+    SELECT DISTINCT s.id, m.mission_id
+    FROM diff AS d JOIN {stage} AS s ON s.seq = d.seq, unnest(s.mission_ids) AS m(mission_id)
     ON CONFLICT DO NOTHING
 )"""
 
@@ -72,6 +73,8 @@ def _merge_sql(entity: str) -> str:
       (DISTINCT ON sorted every staged record, raw JSON included, spilling to disk at 1M).
     - Changed rows are picked by a join before the INSERT, so ON CONFLICT only sees rows it
       will write: given every row, it locked each unchanged one (WAL, dirtied pages) to skip it.
+    - The CTEs read more than once (`src`, `diff`) carry narrow columns and point back into the
+      stage by `seq`: carried whole, raw JSON included, they spilled gigabytes at 1M rows.
     - The data mart moves by the delta of the rows written, so a run costs what it changed,
       not a scan of every stored row.
     """
@@ -79,21 +82,22 @@ def _merge_sql(entity: str) -> str:
     names = ", ".join(cols)
     stage = stage_table(entity)
     updates = ", ".join(f"{col} = excluded.{col}" for col in cols if col != "id")
-    links = _LINK_CTES if entity == "launches" else ""
+    links = _LINK_CTES.format(stage=stage) if entity == "launches" else ""
     return f"""
 WITH repeated AS (
     SELECT id, max(seq) AS seq FROM {stage} GROUP BY id HAVING count(*) > 1
 ), src AS (
-    SELECT {names} FROM {stage} AS s
+    SELECT s.seq, s.id, s.content_hash, s.url_count FROM {stage} AS s
     WHERE NOT EXISTS (SELECT 1 FROM repeated AS r WHERE r.id = s.id AND r.seq <> s.seq)
 ), diff AS MATERIALIZED (
-    SELECT {", ".join(f"s.{col}" for col in cols)},
+    SELECT s.seq, s.url_count,
            CASE WHEN t.deleted_at IS NULL THEN coalesce(t.url_count, 0) ELSE 0 END AS old_url_count
     FROM src AS s LEFT JOIN {entity} AS t ON t.id = s.id
     WHERE t.id IS NULL OR t.content_hash IS DISTINCT FROM s.content_hash
        OR t.deleted_at IS NOT NULL
 ), upserted AS (
-    INSERT INTO {entity} AS t ({names}) SELECT {names} FROM diff
+    INSERT INTO {entity} AS t ({names})
+    SELECT {", ".join(f"s.{col}" for col in cols)} FROM diff AS d JOIN {stage} AS s ON s.seq = d.seq
     ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now(), deleted_at = NULL
     WHERE t.content_hash IS DISTINCT FROM excluded.content_hash OR t.deleted_at IS NOT NULL
     RETURNING (t.xmax = 0) AS inserted
