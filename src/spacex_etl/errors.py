@@ -57,8 +57,16 @@ class SourceUnavailableError(SourceError):
 class RateLimitedError(SourceUnavailableError):
     """HTTP 429; `retry_after` is the server's requested wait in seconds, when it gave one."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **where: object) -> None:
-        super().__init__(message, **where)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        entity: str | None = None,
+        offset: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, entity=entity, offset=offset, status=status)
         self.retry_after = retry_after
 
 
