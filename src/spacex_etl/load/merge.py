@@ -46,10 +46,6 @@ class MergeCounts:
     updated: int
     deleted: int
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.inserted or self.updated or self.deleted)
-
 
 # Only launches carry links; they are kept in step with the launches this statement wrote.
 _LINK_CTES = """
