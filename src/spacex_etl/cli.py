@@ -56,11 +56,8 @@ def _command() -> Iterator[tuple[Settings, str]]:
 async def _scheduled_etl(
     settings: Settings, engine: AsyncEngine, *, migrate_url: str | None = None
 ) -> AsyncIterator[None]:
-    async def apply_migrations() -> None:
-        # alembic runs its own event loop: give it a thread.
-        await asyncio.to_thread(migrations.upgrade, migrate_url or "")
-
-    prepare = apply_migrations if migrate_url else None
+    # alembic runs its own event loop: give it a thread.
+    prepare = (lambda: asyncio.to_thread(migrations.upgrade, migrate_url)) if migrate_url else None
     async with (
         etl_service(settings, engine, prepare) as service,
         scheduled(service.tick, settings.etl_interval_seconds),
