@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import BenchContext, fresh_database, print_table
 from spacex_etl.db.engine import create_engine
-from spacex_etl.db.tables import ENTITIES
+from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState, running_replay_server

@@ -48,7 +48,7 @@ async def load_snapshot(engine: AsyncEngine, rows: Sequence[Row]) -> LoadTiming:
     async with engine.begin() as conn:
         await load.copy_to_stage(conn, "launches", aiter_rows(rows))
         lap("stage_copy")
-        counts = await load.merge_stage(conn, "launches", complete=True, keep_ids=[])
+        counts = await load.merge_stage(conn, "launches", tombstone=True, keep_ids=[])
         lap("merge")
     lap("commit")
     timing.counts = counts

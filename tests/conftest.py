@@ -4,8 +4,6 @@ test cloned from a migrated template, and the replay server over real HTTP."""
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,30 +15,20 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import spacex_etl
 from spacex_etl.db import migrate
 from spacex_etl.db.embedded import server_from_env_or_embedded
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn, with_database
 from spacex_etl.extract import RetryPolicy, SpaceXClient
 from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
+from spacex_etl.replay.dataset import reference_counts
+from tests.support import pristine
 
-SHIPPED_DATA = Path(spacex_etl.__file__).parent / "replay" / "data"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "spacex-data"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 
-
-def _reference_counts() -> dict[str, int]:
-    """The counts SOURCES.md states for the recorded data (the acceptance reference)."""
-    sources = SHIPPED_DATA / "SOURCES.md"
-    match = re.search(
-        r"`GET /data_mart/object_url_count` must return\s*`(\{.*?\})`", sources.read_text(), re.S
-    )
-    assert match, f"no reference counts in {sources}"
-    counts: dict[str, int] = json.loads(match.group(1))
-    return counts
-
-
-REFERENCE_COUNTS = _reference_counts()
+# The data mart a full load of each profile's recorded data must give (the acceptance reference).
+REFERENCE_COUNTS = reference_counts("v3")
+LIVE_REFERENCE_COUNTS = reference_counts("live")
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +106,8 @@ def replay_server() -> Iterator[ReplayServer]:
 @pytest.fixture
 def replay(replay_server: ReplayServer) -> Iterator[ReplayServer]:
     """The replay server with the recorded data and no faults, whatever the last test did."""
-    replay_server.state.reset()
-    yield replay_server
-    replay_server.state.reset()
+    with pristine(replay_server) as server:
+        yield server
 
 
 @pytest.fixture

@@ -86,5 +86,15 @@ class RecordRejectedError(EtlError):
         self.source_id = source_id
 
 
+class DeletionRefusedError(EtlError):
+    """A complete list would tombstone more than `ETL_MAX_DELETE_FRACTION` of the stored rows:
+    more likely a broken source than a real mass deletion, so nothing of the type changes."""
+
+
+class ContractDriftError(EtlError):
+    """More than `ETL_MAX_REJECT_FRACTION` of an entity's records failed validation: the source
+    changed its contract, so nothing of the type changes until someone looks."""
+
+
 class LoadError(EtlError):
     """Writing to PostgreSQL failed; the entity's transaction was rolled back."""

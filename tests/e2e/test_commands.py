@@ -13,13 +13,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from spacex_etl.db.url import driver_dsn
+from spacex_etl.load.data_mart import URL_COUNTS_SQL as COUNTS_SQL
 from spacex_etl.replay import ReplayServer
-from tests.conftest import REFERENCE_COUNTS
+from tests.conftest import LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
 
 CLI = [sys.executable, "-m", "spacex_etl"]
 UNREACHABLE = "http://127.0.0.1:9/"  # discard port: nothing listens there
@@ -175,3 +180,60 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
     assert run.status == "interrupted"
     assert stored == 0
     assert locks == 0
+
+
+@contextmanager
+def _replay_process(*options: str) -> Iterator[str]:
+    """`spacex-etl replay` as a user starts it; yields its URL once it accepts connections."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, "replay", "--port", str(port), *options],
+        env=_env(),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    service = Service(process, port)
+    try:
+        service.wait_for_log("Uvicorn running on", timeout=30)
+        yield service.url + "/"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _etl(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    async def query() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(driver_dsn(database_url))
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(query())
+
+
+@pytest.mark.parametrize("revision", ["current", "2023"])
+def test_replayed_live_api_then_migrate_and_etl_gives_the_live_reference_counts(
+    database_url: str, revision: str
+) -> None:
+    # The real profile, 3 s `upcoming` wait included: what a user sees against the default URL.
+    with _replay_process("--profile", "live", "--revision", revision) as url:
+        env = _env(DATABASE_URL=database_url, SPACEX_API_URL=url)
+        migrate = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True)
+        assert migrate.returncode == 0, migrate.stderr
+        first = _etl(env)
+        assert first.returncode == 0, first.stderr
+        assert dict(_rows(database_url, COUNTS_SQL)) == LIVE_REFERENCE_COUNTS
+
+        # The source suddenly lists no launches: nothing is deleted and the run fails.
+        httpx.put(f"{url}_replay/data/launches", json=[]).raise_for_status()
+        emptied = _etl(env)
+    assert emptied.returncode == 1
+    assert "refusing to delete 205" in emptied.stdout
+    live = "SELECT count(*) FROM launches WHERE deleted_at IS NULL"
+    assert _rows(database_url, live) == [(205,)]

@@ -35,7 +35,7 @@ async def _load(
     engine: AsyncEngine,
     records: Sequence[dict[str, Any]],
     *,
-    complete: bool = True,
+    tombstone: bool = True,
     keep_ids: Sequence[str] = (),
 ) -> tuple[MergeCounts, str]:
     """Stage and merge as the pipeline does; returns the counts and the loading xid."""
@@ -43,7 +43,7 @@ async def _load(
         xid = str(await conn.scalar(text("SELECT pg_current_xact_id()::text")))
         await load.copy_to_stage(conn, "launches", _rows(records))
         counts = await load.merge_stage(
-            conn, "launches", complete=complete, keep_ids=list(keep_ids)
+            conn, "launches", tombstone=tombstone, keep_ids=list(keep_ids)
         )
     return counts, xid
 
@@ -105,7 +105,7 @@ async def test_repeated_ids_keep_the_latest_copy(engine: AsyncEngine) -> None:
         engine, [_launch(1, urls=1), _launch(2), _launch(1, urls=3, missions=("M9",))]
     )
 
-    assert (counts.distinct, counts.inserted) == (2, 2)
+    assert (counts.listed, counts.inserted) == (2, 2)
     async with engine.connect() as conn:
         stored = await conn.scalar(text("SELECT url_count FROM launches WHERE id = '1'"))
     assert stored == 3
@@ -126,7 +126,7 @@ async def test_launch_links_follow_the_merge(engine: AsyncEngine) -> None:
 async def test_tombstones_need_a_complete_fetch_and_spare_kept_ids(engine: AsyncEngine) -> None:
     await _load(engine, [_launch(1), _launch(2), _launch(3)])
 
-    counts, _ = await _load(engine, [_launch(1)], complete=False)
+    counts, _ = await _load(engine, [_launch(1)], tombstone=False)
     assert counts.deleted == 0
     counts, _ = await _load(engine, [_launch(1)], keep_ids=["2"])
     assert counts.deleted == 1

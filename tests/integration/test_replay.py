@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from spacex_etl.extract import queries
+from spacex_etl.extract.queries import page_query
 from spacex_etl.replay import (
     HttpStatusFault,
     LatencyFault,
@@ -39,6 +39,10 @@ FALCONSAT_PATCH = "https://images2.imgbox.com/40/e3/GypSkayF_o.png"
 ONE_LAUNCH = (
     "query One($limit: Int, $offset: Int) { page: launches(limit: $limit, offset: $offset) { id } }"
 )
+
+LAUNCHES = page_query("launches")
+MISSIONS = page_query("missions")
+ROCKETS = page_query("rockets")
 
 
 @pytest.fixture
@@ -89,11 +93,11 @@ def is_absolute_url(value: object) -> bool:
 @pytest.mark.parametrize(
     ("query", "page_size", "count"),
     [
-        (queries.LAUNCHES, 10, 107),
-        (queries.LAUNCHES, 107, 107),
-        (queries.MISSIONS, 3, 7),
-        (queries.ROCKETS, 3, 4),
-        (queries.ROCKETS, 50, 4),
+        (LAUNCHES, 10, 107),
+        (LAUNCHES, 107, 107),
+        (MISSIONS, 3, 7),
+        (ROCKETS, 3, 4),
+        (ROCKETS, 50, 4),
     ],
 )
 def test_etl_queries_page_through_every_record(
@@ -106,7 +110,7 @@ def test_etl_queries_page_through_every_record(
 
 
 def test_launches_come_in_flight_number_order_with_real_values(client: httpx.Client) -> None:
-    launches = fetch_all(client, queries.LAUNCHES, 25)
+    launches = fetch_all(client, LAUNCHES, 25)
     assert [launch["id"] for launch in launches] == [str(n) for n in range(1, 108)]
     falconsat = launches[0]
     assert falconsat["mission_name"] == "FalconSat"
@@ -124,14 +128,14 @@ def test_launches_come_in_flight_number_order_with_real_values(client: httpx.Cli
 
 
 def test_missions_and_rockets_carry_real_values(client: httpx.Client) -> None:
-    missions = {m["id"]: m for m in fetch_all(client, queries.MISSIONS, 50)}
+    missions = {m["id"]: m for m in fetch_all(client, MISSIONS, 50)}
     thaicom = missions["9D1B7E0"]
     assert thaicom["name"] == "Thaicom"
     assert thaicom["payloads"] == [{"id": "Thaicom 6"}, {"id": "Thaicom 8"}]
     assert thaicom["manufacturers"] == ["Orbital ATK"]
     assert missions["2CF444A"]["twitter"] is None
 
-    rockets = {r["id"]: r for r in fetch_all(client, queries.ROCKETS, 50)}
+    rockets = {r["id"]: r for r in fetch_all(client, ROCKETS, 50)}
     assert set(rockets) == {"falcon1", "falcon9", "falconheavy", "starship"}
     falcon9 = rockets["falcon9"]
     assert (falcon9["name"], falcon9["type"], falcon9["cost_per_launch"]) == (
@@ -281,7 +285,7 @@ def test_put_data_replaces_records_and_reset_restores(
     launches[0] = {**launches[0], "links": {**launches[0]["links"], "wikipedia": "not a url"}}
     control.set_data("launches", launches)
 
-    records = fetch_all(client, queries.LAUNCHES, 50)
+    records = fetch_all(client, LAUNCHES, 50)
     assert len(records) == 106
     assert records[0]["id"] == "2"
     assert records[0]["links"]["wikipedia"] == "not a url"
@@ -291,7 +295,7 @@ def test_put_data_replaces_records_and_reset_restores(
     control.reset()
     assert control.faults() == []
     assert control.requests() == {"launches": 0, "missions": 0, "rockets": 0, "total": 0}
-    assert len(fetch_all(client, queries.LAUNCHES, 50)) == 107
+    assert len(fetch_all(client, LAUNCHES, 50)) == 107
 
 
 @pytest.mark.parametrize(
@@ -318,17 +322,17 @@ def test_synthetic_dataset_of_100k_launches(client: httpx.Client, control: Repla
         for n in range(100_000, 0, -1)
     ]
     control.set_data("launches", synthetic)
-    first = data(client, queries.LAUNCHES, {"limit": 3, "offset": 0})["page"]
+    first = data(client, LAUNCHES, {"limit": 3, "offset": 0})["page"]
     assert [launch["id"] for launch in first] == ["1", "2", "3"]
-    last = data(client, queries.LAUNCHES, {"limit": 1000, "offset": 99_999})["page"]
+    last = data(client, LAUNCHES, {"limit": 1000, "offset": 99_999})["page"]
     assert [launch["mission_name"] for launch in last] == ["Synthetic 100000"]
 
 
 def test_request_counters_per_root_field(client: httpx.Client, control: ReplayControl) -> None:
     control.add_fault({"kind": "http_status", "status": 500, "entity": "missions"})
-    data(client, queries.LAUNCHES, {"limit": 5, "offset": 0})
+    data(client, LAUNCHES, {"limit": 5, "offset": 0})
     data(client, '{ rockets { id } launch(id: "1") { id } }')
-    assert client.post("/", json={"query": queries.MISSIONS}).status_code == 500
+    assert client.post("/", json={"query": MISSIONS}).status_code == 500
     data(client, "{ __typename }")
     assert control.requests() == {"launches": 2, "missions": 1, "rockets": 1, "total": 4}
 
@@ -392,13 +396,13 @@ def test_http_status_with_retry_after(client: httpx.Client, control: ReplayContr
 
 def test_graphql_error_fault(client: httpx.Client, control: ReplayControl) -> None:
     control.add_fault({"kind": "graphql_error", "message": "Too many requests to Mongo"})
-    body = post(client, queries.ROCKETS, {"limit": 10, "offset": 0})
+    body = post(client, ROCKETS, {"limit": 10, "offset": 0})
     assert body == {"data": None, "errors": [{"message": "Too many requests to Mongo"}]}
 
 
 def test_malformed_json_fault(client: httpx.Client, control: ReplayControl) -> None:
     control.add_fault({"kind": "malformed_json"})
-    response = client.post("/", json={"query": queries.ROCKETS})
+    response = client.post("/", json={"query": ROCKETS})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     with pytest.raises(ValueError, match=r".+"):
@@ -406,9 +410,9 @@ def test_malformed_json_fault(client: httpx.Client, control: ReplayControl) -> N
 
 
 def test_truncated_json_fault(client: httpx.Client, control: ReplayControl) -> None:
-    whole = client.post("/", json={"query": queries.ROCKETS}).content
+    whole = client.post("/", json={"query": ROCKETS}).content
     control.add_fault({"kind": "truncated_json"})
-    response = client.post("/", json={"query": queries.ROCKETS})
+    response = client.post("/", json={"query": ROCKETS})
     assert response.status_code == 200
     assert 0 < len(response.content) < len(whole)
     assert whole.startswith(response.content)
@@ -434,8 +438,8 @@ def test_drop_connection_fault_breaks_the_read(
 ) -> None:
     control.add_fault({"kind": "drop_connection", "times": 1})
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
-        client.post("/", json={"query": queries.LAUNCHES, "variables": {"limit": 50, "offset": 0}})
-    assert len(data(client, queries.LAUNCHES, {"limit": 50, "offset": 0})["page"]) == 50
+        client.post("/", json={"query": LAUNCHES, "variables": {"limit": 50, "offset": 0}})
+    assert len(data(client, LAUNCHES, {"limit": 50, "offset": 0})["page"]) == 50
 
 
 def test_mutate_record_sets_and_unsets_dotted_paths(
@@ -451,7 +455,7 @@ def test_mutate_record_sets_and_unsets_dotted_paths(
             "times": 1,
         }
     )
-    page = data(client, queries.LAUNCHES, {"limit": 3, "offset": 0})["page"]
+    page = data(client, LAUNCHES, {"limit": 3, "offset": 0})["page"]
     falconsat = page[0]
     assert falconsat["launch_date_utc"] == 12345
     assert falconsat["links"]["wikipedia"] == "not a url"
@@ -460,7 +464,7 @@ def test_mutate_record_sets_and_unsets_dotted_paths(
     assert "mission_name" not in falconsat
     assert page[1]["mission_name"] == "DemoSat"
 
-    again = data(client, queries.LAUNCHES, {"limit": 3, "offset": 0})["page"][0]
+    again = data(client, LAUNCHES, {"limit": 3, "offset": 0})["page"][0]
     assert again["mission_name"] == "FalconSat"
     assert "surprise_field" not in again
 
@@ -470,8 +474,7 @@ def test_mutate_record_counts_only_responses_holding_the_record(
 ) -> None:
     control.add_fault({"kind": "mutate_record", "id": "75", "unset": ["id"], "times": 1})
     pages = [
-        data(client, queries.LAUNCHES, {"limit": 50, "offset": offset})["page"]
-        for offset in (0, 50, 0, 50)
+        data(client, LAUNCHES, {"limit": 50, "offset": offset})["page"] for offset in (0, 50, 0, 50)
     ]
     assert all("id" in launch for launch in pages[0])
     assert "id" not in pages[1][24]
@@ -479,7 +482,7 @@ def test_mutate_record_counts_only_responses_holding_the_record(
     assert pages[3][24]["id"] == "75"
 
     control.add_fault({"kind": "mutate_record", "entity": "rockets", "id": "75", "set": {"x": 1}})
-    assert "x" not in data(client, queries.LAUNCHES, {"limit": 50, "offset": 50})["page"][24]
+    assert "x" not in data(client, LAUNCHES, {"limit": 50, "offset": 50})["page"][24]
 
 
 def test_after_and_times_let_requests_through(client: httpx.Client, control: ReplayControl) -> None:
@@ -501,17 +504,11 @@ def test_entity_scoped_faults_spare_other_entities(
     client: httpx.Client, control: ReplayControl
 ) -> None:
     control.add_fault({"kind": "http_status", "status": 503, "entity": "rockets"})
-    launches = client.post(
-        "/", json={"query": queries.LAUNCHES, "variables": {"limit": 1, "offset": 0}}
-    )
+    launches = client.post("/", json={"query": LAUNCHES, "variables": {"limit": 1, "offset": 0}})
     assert launches.status_code == 200
-    missions = client.post(
-        "/", json={"query": queries.MISSIONS, "variables": {"limit": 1, "offset": 0}}
-    )
+    missions = client.post("/", json={"query": MISSIONS, "variables": {"limit": 1, "offset": 0}})
     assert missions.status_code == 200
-    rockets = client.post(
-        "/", json={"query": queries.ROCKETS, "variables": {"limit": 1, "offset": 0}}
-    )
+    rockets = client.post("/", json={"query": ROCKETS, "variables": {"limit": 1, "offset": 0}})
     assert rockets.status_code == 503
     aliased = client.post("/", json={"query": '{ r: rocket(id: "falcon9") { id } }'})
     assert aliased.status_code == 503

@@ -4,15 +4,18 @@
 `running_replay_server()` and steer it through `ReplayState` (in-process) or `ReplayControl`.
 """
 
+from spacex_etl.entities import ENTITIES, Entity
+
 from .app import create_app
 from .control import ReplayControl
-from .dataset import ENTITIES, DataError, Entity
+from .dataset import DataError
 from .faults import (
     DropConnectionFault,
     Fault,
     GraphQLErrorFault,
     HtmlErrorFault,
     HttpStatusFault,
+    IgnorePagingFault,
     LatencyFault,
     MalformedJsonFault,
     MutateRecordFault,
@@ -31,6 +34,7 @@ __all__ = [
     "GraphQLErrorFault",
     "HtmlErrorFault",
     "HttpStatusFault",
+    "IgnorePagingFault",
     "LatencyFault",
     "MalformedJsonFault",
     "MutateRecordFault",

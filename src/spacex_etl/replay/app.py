@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import orjson
@@ -15,8 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .dataset import ENTITIES, DataError, Entity
-from .execution import PreparedQuery, RootField, prepare, root_fields, run_query
+from spacex_etl.entities import ENTITIES, Entity
+
+from .dataset import DataError, Paging
+from .execution import PreparedQuery, RootField, prepare, root_fields, run_query, selects
 from .faults import CannedFault
 from .responses import JSON_MEDIA_TYPE, OrjsonResponse, canned_response, damaged_response
 from .state import ReplayState
@@ -83,9 +85,14 @@ def _execute(
     graphql_request: _GraphQLRequest,
     prepared: PreparedQuery,
     fields: Sequence[RootField],
+    paging: Paging,
 ) -> bytes:
     result = run_query(
-        state.datasets, prepared, graphql_request.variables, graphql_request.operation_name
+        state.schema,
+        replace(state.datasets, paging=paging),
+        prepared,
+        graphql_request.variables,
+        graphql_request.operation_name,
     )
     state.mutate_response(result, fields)
     return orjson.dumps(result)
@@ -101,7 +108,10 @@ async def _graphql(request: Request) -> Response:
         fields = root_fields(prepared, graphql_request.operation_name)
 
     plan = state.begin_request(fields)
-    if plan.delay_seconds and not await _wait_unless_disconnected(request, plan.delay_seconds):
+    delay = plan.delay_seconds
+    if prepared is not None and state.upcoming_delay_s and selects(prepared, "upcoming"):
+        delay += state.upcoming_delay_s
+    if delay and not await _wait_unless_disconnected(request, delay):
         return Response(status_code=499)  # nobody is listening any more
     fault = plan.response
     if isinstance(fault, CannedFault):
@@ -112,7 +122,9 @@ async def _graphql(request: Request) -> Response:
     else:
         # In a worker thread: a page of 100k records must not stall the control endpoints.
         status = 200
-        body = await run_in_threadpool(_execute, state, graphql_request, prepared, fields)
+        body = await run_in_threadpool(
+            _execute, state, graphql_request, prepared, fields, plan.paging
+        )
     if fault is not None:
         return damaged_response(fault, body, status)
     return Response(body, status, media_type=JSON_MEDIA_TYPE)

@@ -10,7 +10,8 @@ import httpx
 import orjson
 from pydantic import BaseModel
 
-from .dataset import Entity
+from spacex_etl.entities import Entity
+
 from .faults import Fault
 from .state import RequestCounts
 

@@ -1,4 +1,8 @@
-"""The records the replay server serves: v3 records per entity, with id lookup and ordering."""
+"""The records the replay server serves, per entity, with id lookup and ordering.
+
+Two profiles of recorded data: `v3`, the original SpaceX Land records (a launch's id is its
+flight number), and `live`, the r/SpaceX v4 records the live server remaps (24-hex ids).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,28 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any, Final, Literal, get_args
 
 import orjson
 
-Entity = Literal["launches", "missions", "rockets"]
-ENTITIES: Final[tuple[Entity, ...]] = get_args(Entity)
+from spacex_etl.entities import ENTITIES, Entity
+
+Profile = Literal["live", "v3"]
+PROFILES: Final[tuple[Profile, ...]] = get_args(Profile)
+# Revisions of the live server: today's, and the 2023 one with broken paging and launch_year.
+Revision = Literal["current", "2023"]
+REVISIONS: Final[tuple[Revision, ...]] = get_args(Revision)
 
 Record = dict[str, Any]
 
-# The v3 key behind each entity's GraphQL `id`.
-ID_KEYS: Final[Mapping[Entity, str]] = {
-    "launches": "flight_number",
-    "missions": "mission_id",
-    "rockets": "rocket_id",
+# What a server does with `limit`/`offset`: honours them, or (a fault) ignores one or both.
+Paging = Literal["honoured", "offset_ignored", "ignored"]
+
+# The key behind each entity's GraphQL `id`, per profile.
+ID_KEYS: Final[Mapping[Profile, Mapping[Entity, str]]] = {
+    "v3": {"launches": "flight_number", "missions": "mission_id", "rockets": "rocket_id"},
+    "live": dict.fromkeys(ENTITIES, "id"),
 }
 
 # GraphQL field names that differ from the v3 key, so `sort` accepts either spelling.
@@ -34,9 +46,9 @@ class DataError(ValueError):
     """A dataset that is not a list of JSON objects."""
 
 
-def record_id(entity: Entity, record: Mapping[str, Any]) -> str | None:
-    """The GraphQL `id` of a v3 record (a launch's flight number as text, and so on)."""
-    value = record.get(ID_KEYS[entity])
+def record_id(id_key: str, record: Mapping[str, Any]) -> str | None:
+    """The GraphQL `id` of a record: its `id_key` value as text (a v3 flight number, say)."""
+    value = record.get(id_key)
     return None if value is None else str(value)
 
 
@@ -65,12 +77,13 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 class Dataset:
     """One entity's records, in stored order, with cached id index and sorted views."""
 
-    def __init__(self, entity: Entity, records: Iterable[Any]) -> None:
+    def __init__(self, entity: Entity, records: Iterable[Any], *, id_key: str) -> None:
         items = tuple(records)
         for position, item in enumerate(items):
             if not isinstance(item, Mapping):
                 raise DataError(f"{entity}[{position}] is {type(item).__name__}, not an object")
         self.entity: Final = entity
+        self.id_key: Final = id_key
         self.records: Final[tuple[Record, ...]] = tuple(dict(item) for item in items)
         self._by_id: dict[str, Record] | None = None
         self._views: dict[tuple[str, bool], list[Record]] = {}
@@ -86,7 +99,7 @@ class Dataset:
             if self._by_id is None:
                 index: dict[str, Record] = {}
                 for record in self.records:
-                    key = record_id(self.entity, record)
+                    key = record_id(self.id_key, record)
                     if key is not None:
                         index.setdefault(key, record)
                 self._by_id = index
@@ -111,11 +124,14 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Datasets:
-    """The three datasets served together; replaced whole, never changed in place."""
+    """The three datasets served together, and the server revision serving them (the resolvers'
+    context); replaced whole, never changed in place."""
 
     launches: Dataset
     missions: Dataset
     rockets: Dataset
+    revision: Revision = "current"
+    paging: Paging = "honoured"
 
     def of(self, entity: Entity) -> Dataset:
         dataset: Dataset = getattr(self, entity)
@@ -125,11 +141,34 @@ class Datasets:
         """A copy with `dataset` in place of the one of its entity."""
         parts = {name: self.of(name) for name in ENTITIES}
         parts[dataset.entity] = dataset
-        return Datasets(**parts)
+        return Datasets(**parts, revision=self.revision, paging=self.paging)
+
+    def paging_arguments(
+        self, limit: int | None, offset: int | None
+    ) -> tuple[int | None, int | None]:
+        """`limit` and `offset` as this server takes them (a fault may ignore them)."""
+        if self.paging == "ignored":
+            return None, None
+        return (limit, None) if self.paging == "offset_ignored" else (limit, offset)
 
 
-def load_recorded(entity: Entity) -> list[Record]:
-    """The real records shipped in the package (via importlib.resources: any install works)."""
-    raw = (files("spacex_etl.replay") / "data" / f"{entity}.json").read_bytes()
-    records: list[Record] = orjson.loads(raw)
+def _data(profile: Profile) -> Traversable:
+    return files("spacex_etl.replay") / "data" / profile
+
+
+def load_recorded(entity: Entity, profile: Profile = "v3") -> list[Record]:
+    """The real records shipped in the package (via importlib.resources: any install works).
+
+    The live server has no missions of its own: its profile ships none.
+    """
+    path = _data(profile) / f"{entity}.json"
+    if not path.is_file():
+        return []
+    records: list[Record] = orjson.loads(path.read_bytes())
     return records
+
+
+def reference_counts(profile: Profile) -> dict[str, int]:
+    """The data mart a full load of `profile`'s recorded data must give (see its SOURCES.md)."""
+    counts: dict[str, int] = orjson.loads((_data(profile) / "reference_counts.json").read_bytes())
+    return counts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -13,7 +13,9 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     SelectionSetNode,
     execute_sync,
@@ -21,7 +23,9 @@ from graphql import (
     validate,
 )
 
-from .dataset import Datasets, Entity
+from spacex_etl.entities import Entity
+
+from .dataset import Datasets
 from .schema import ROOT_FIELD_ENTITIES, SCHEMA
 
 
@@ -100,7 +104,28 @@ def _collect(
                 _collect(fragments[fragment_name].selection_set, fragments, visited, found)
 
 
+def selects(prepared: PreparedQuery, field_name: str) -> bool:
+    """Whether the document asks for `field_name` anywhere (the live server's slow field)."""
+    if prepared.document is None:
+        return False
+    return any(
+        isinstance(node, FieldNode) and node.name.value == field_name
+        for node in _walk(prepared.document)
+    )
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    for key in node.keys:
+        value = getattr(node, key, None)
+        children = value if isinstance(value, tuple | list) else (value,)
+        for child in children:
+            if isinstance(child, Node):
+                yield from _walk(child)
+
+
 def run_query(
+    schema: GraphQLSchema,
     datasets: Datasets,
     prepared: PreparedQuery,
     variables: Mapping[str, Any] | None,
@@ -111,7 +136,7 @@ def run_query(
         # Errors before execution: the spec says the response then has no `data` entry.
         return {"errors": [error.formatted for error in prepared.errors]}
     result = execute_sync(
-        SCHEMA,
+        schema,
         prepared.document,
         context_value=datasets,
         variable_values=dict(variables) if variables is not None else None,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .dataset import Entity
+from spacex_etl.entities import Entity
 
 _DEFAULT_HTML: Final = (
     "<html><head><title>502 Bad Gateway</title></head>"
@@ -76,6 +76,14 @@ class DropConnectionFault(_FaultBase):
     kind: Literal["drop_connection"] = "drop_connection"
 
 
+class IgnorePagingFault(_FaultBase):
+    """Answer as a server that ignores `limit` and `offset` (`ignore="both"`, the whole list every
+    time) or only `offset` (the first page every time)."""
+
+    kind: Literal["ignore_paging"] = "ignore_paging"
+    ignore: Literal["both", "offset"] = "both"
+
+
 class MutateRecordFault(_FaultBase):
     """Change the record with GraphQL `id` in responses: dotted paths `set` to values, or `unset`.
 
@@ -98,6 +106,7 @@ Fault = Annotated[
     | TruncatedJsonFault
     | HtmlErrorFault
     | DropConnectionFault
+    | IgnorePagingFault
     | MutateRecordFault,
     Field(discriminator="kind"),
 ]

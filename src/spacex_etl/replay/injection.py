@@ -8,9 +8,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .dataset import Entity
+from spacex_etl.entities import Entity
+
+from .dataset import Paging
 from .execution import RootField
-from .faults import Fault, LatencyFault, MutateRecordFault, ResponseFault
+from .faults import Fault, IgnorePagingFault, LatencyFault, MutateRecordFault, ResponseFault
 
 
 @dataclass
@@ -38,6 +40,7 @@ class FaultPlan:
 
     delay_seconds: float = 0.0
     response: ResponseFault | None = None
+    paging: Paging = "honoured"
 
 
 class FaultBook:
@@ -67,6 +70,7 @@ class FaultBook:
         """
         delay = 0.0
         response: ResponseFault | None = None
+        paging: Paging = "honoured"
         with self._lock:
             for armed in self._armed:
                 fault = armed.fault
@@ -77,9 +81,12 @@ class FaultBook:
                 if isinstance(fault, LatencyFault):
                     if armed.fires():
                         delay += fault.seconds
+                elif isinstance(fault, IgnorePagingFault):
+                    if armed.fires():
+                        paging = "ignored" if fault.ignore == "both" else "offset_ignored"
                 elif response is None and armed.fires():
                     response = fault
-        return FaultPlan(delay, response)
+        return FaultPlan(delay, response, paging)
 
     def mutate(self, body: dict[str, Any], fields: Sequence[RootField]) -> None:
         """Apply `mutate_record` faults to the records of `fields` in a response body, in place."""

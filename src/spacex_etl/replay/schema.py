@@ -1,4 +1,4 @@
-"""The SpaceX Land GraphQL schema (the part we replay, in schema.graphql) bound to resolvers.
+"""The SpaceX Land GraphQL schema (the part we replay, in schema.graphql) bound to v3 resolvers.
 
 Resolvers read `Datasets` from the execution context; record fields whose GraphQL name equals the
 v3 key need no resolver, graphql-core's default one reads them from the dict.
@@ -19,7 +19,9 @@ from graphql import (
     build_schema,
 )
 
-from .dataset import Datasets, Entity, Record, dotted_get, record_id
+from spacex_etl.entities import Entity
+
+from .dataset import ID_KEYS, Datasets, Record, dotted_get, record_id
 
 SDL: Final = (files("spacex_etl.replay") / "schema.graphql").read_text(encoding="utf-8")
 
@@ -72,7 +74,10 @@ def _is_descending(order: str | None) -> bool:
     raise GraphQLError(f"order must be 'asc' or 'desc', got {order!r}")
 
 
-def _page(records: Sequence[Record], limit: int | None, offset: int | None) -> list[Record]:
+def _page(
+    info: Info, records: Sequence[Record], limit: int | None, offset: int | None
+) -> list[Record]:
+    limit, offset = info.context.paging_arguments(limit, offset)
     if (limit is not None and limit < 0) or (offset is not None and offset < 0):
         raise GraphQLError("limit and offset must not be negative")
     start = offset or 0
@@ -115,7 +120,7 @@ def _launch_list(upcoming: bool | None) -> Resolver:
         records = info.context.launches.ordered(sort, descending=_is_descending(order))
         if upcoming is not None:
             records = [r for r in records if bool(r.get("upcoming")) is upcoming]
-        return _page(_filtered(records, find, _LAUNCH_FIND), limit, offset)
+        return _page(info, _filtered(records, find, _LAUNCH_FIND), limit, offset)
 
     return resolve
 
@@ -128,13 +133,13 @@ def _resolve_missions(
     offset: int | None = None,
 ) -> list[Record]:
     records = info.context.missions.records
-    return _page(_filtered(records, find, _MISSION_FIND), limit, offset)
+    return _page(info, _filtered(records, find, _MISSION_FIND), limit, offset)
 
 
 def _resolve_rockets(
     _source: object, info: Info, limit: int | None = None, offset: int | None = None
 ) -> list[Record]:
-    return _page(info.context.rockets.records, limit, offset)
+    return _page(info, info.context.rockets.records, limit, offset)
 
 
 def _one(entity: Entity) -> Resolver:
@@ -146,7 +151,7 @@ def _one(entity: Entity) -> Resolver:
 
 def _record_id(entity: Entity) -> Resolver:
     def resolve(source: object, _info: Info) -> str | None:
-        return record_id(entity, source) if isinstance(source, Mapping) else None
+        return record_id(ID_KEYS["v3"][entity], source) if isinstance(source, Mapping) else None
 
     return resolve
 
@@ -219,10 +224,10 @@ _RESOLVERS: Final[Mapping[tuple[str, str], Resolver]] = {
 }
 
 
-def build_replay_schema() -> GraphQLSchema:
-    """The executable schema: SDL with our resolvers and the Date scalar bound."""
+def bind_schema(resolvers: Mapping[tuple[str, str], Resolver]) -> GraphQLSchema:
+    """An executable schema: the SDL with `resolvers` and the Date scalar bound."""
     schema = build_schema(SDL)
-    for (type_name, field_name), resolve in _RESOLVERS.items():
+    for (type_name, field_name), resolve in resolvers.items():
         object_type = schema.get_type(type_name)
         assert isinstance(object_type, GraphQLObjectType)
         object_type.fields[field_name].resolve = resolve
@@ -232,4 +237,4 @@ def build_replay_schema() -> GraphQLSchema:
     return schema
 
 
-SCHEMA: Final = build_replay_schema()
+SCHEMA: Final = bind_schema(_RESOLVERS)

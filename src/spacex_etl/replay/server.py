@@ -28,9 +28,17 @@ class ReplayServer:
     port: int
 
 
-def serve(host: str = "127.0.0.1", port: int = 8001, *, log_level: str = "info") -> None:
-    """Serve the recorded data as the SpaceX GraphQL API until interrupted (Ctrl-C, SIGTERM)."""
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, lifespan="off", ws="none")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    *,
+    state: ReplayState | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve `state` (the recorded v3 data when None) as the SpaceX GraphQL API until
+    interrupted (Ctrl-C, SIGTERM)."""
+    app = create_app(state)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="off", ws="none")
 
 
 class _SignallingServer(uvicorn.Server):

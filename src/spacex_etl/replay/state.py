@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
-from .dataset import ENTITIES, DataError, Dataset, Datasets, Entity, Record, load_recorded
+from graphql import GraphQLSchema
+
+from spacex_etl.entities import ENTITIES, Entity
+
+from .dataset import (
+    ID_KEYS,
+    DataError,
+    Dataset,
+    Datasets,
+    Profile,
+    Record,
+    Revision,
+    load_recorded,
+)
 from .execution import RootField
 from .faults import Fault, parse_fault
 from .injection import FaultBook, FaultPlan
+from .live import LIVE_SCHEMA
+from .schema import SCHEMA
+
+# What the live server's `upcoming` resolver sleeps before it answers.
+LIVE_UPCOMING_DELAY_S = 3.0
 
 
 class RequestCounts(TypedDict):
@@ -24,21 +42,32 @@ class RequestCounts(TypedDict):
 class ReplayState:
     """Datasets, faults and counters of one replay server; safe to use from any thread.
 
-    Each entity starts from the given records, or from the recorded real data when not given;
-    `reset()` returns to that start.
+    `profile` picks the recorded data and the server it imitates: `v3` (SpaceX Land) or `live`
+    (what the default URL serves, at `revision`; a request asking for `upcoming` waits
+    `upcoming_delay_s` there, as the live one does). Each entity starts from the given records
+    (in the profile's shape), or from the recorded real data; `reset()` returns to that start.
     """
 
     def __init__(
         self,
         *,
+        profile: Profile = "v3",
+        revision: Revision = "current",
+        upcoming_delay_s: float = LIVE_UPCOMING_DELAY_S,
         launches: Iterable[Mapping[str, Any]] | None = None,
         missions: Iterable[Mapping[str, Any]] | None = None,
         rockets: Iterable[Mapping[str, Any]] | None = None,
     ) -> None:
+        if profile == "v3" and revision != "current":
+            raise DataError("revisions are the live server's: use them with the live profile")
+        self.profile: Final = profile
+        self.schema: Final[GraphQLSchema] = LIVE_SCHEMA if profile == "live" else SCHEMA
+        self.upcoming_delay_s: Final = upcoming_delay_s if profile == "live" else 0.0
         self._initial = Datasets(
-            launches=_starting_dataset("launches", launches),
-            missions=_starting_dataset("missions", missions),
-            rockets=_starting_dataset("rockets", rockets),
+            launches=self._dataset("launches", launches),
+            missions=self._dataset("missions", missions),
+            rockets=self._dataset("rockets", rockets),
+            revision=revision,
         )
         self._datasets = self._initial
         self._faults = FaultBook()
@@ -47,9 +76,9 @@ class ReplayState:
         self._request_seen = threading.Condition(self._lock)
 
     @classmethod
-    def recorded(cls) -> ReplayState:
-        """A state serving the real recorded data shipped with the package."""
-        return cls()
+    def recorded(cls, profile: Profile = "v3") -> ReplayState:
+        """A state serving the real recorded data of `profile` shipped with the package."""
+        return cls(profile=profile)
 
     @property
     def datasets(self) -> Datasets:
@@ -57,14 +86,17 @@ class ReplayState:
         return self._datasets
 
     def records(self, entity: Entity) -> Sequence[Record]:
-        """The v3 records now served for `entity` (shared with the server: do not mutate)."""
+        """The records now served for `entity` (shared with the server: do not mutate)."""
         return self._datasets.of(entity).records
 
     def set_data(self, entity: Entity, records: Iterable[Mapping[str, Any]]) -> None:
-        """Serve `records` (v3 shape) for `entity` from now on; raises DataError if not objects."""
+        """Serve `records` (in the profile's shape) for `entity` from now on.
+
+        Raises DataError when they are not objects.
+        """
         if entity not in ENTITIES:
             raise DataError(f"unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}")
-        replacement = Dataset(entity, records)
+        replacement = self._dataset(entity, records)
         with self._lock:
             self._datasets = self._datasets.replacing(replacement)
 
@@ -97,6 +129,11 @@ class ReplayState:
             total=counts["total"],
         )
 
+    def _dataset(self, entity: Entity, records: Iterable[Mapping[str, Any]] | None) -> Dataset:
+        if records is None:
+            records = load_recorded(entity, self.profile)
+        return Dataset(entity, records, id_key=ID_KEYS[self.profile][entity])
+
     def begin_request(self, fields: Sequence[RootField]) -> FaultPlan:
         """Count a GraphQL request reading `fields`, then decide which faults fire on it."""
         entities = {field.entity for field in fields if field.entity is not None}
@@ -118,10 +155,6 @@ class ReplayState:
     def mutate_response(self, body: dict[str, Any], fields: Sequence[RootField]) -> None:
         """Apply the `mutate_record` faults to a response body, in place."""
         self._faults.mutate(body, fields)
-
-
-def _starting_dataset(entity: Entity, records: Iterable[Mapping[str, Any]] | None) -> Dataset:
-    return Dataset(entity, load_recorded(entity) if records is None else records)
 
 
 def _zero_counts() -> dict[str, int]:
