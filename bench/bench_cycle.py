@@ -27,8 +27,9 @@ from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState, running_replay_server
+from spacex_etl.settings import Settings
 
-PAGE_SIZE = 50  # the service's default
+PAGE_SIZE: int = Settings.model_fields["page_size"].default  # the service's default
 TARGET_PER_ENTITY = 10
 ORIGINAL_STATEMENTS_PER_RUN = 902  # the original service, 118 records (issue 4)
 _STAGE = re.compile(r"_stage_(\w+)")

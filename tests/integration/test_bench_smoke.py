@@ -66,3 +66,14 @@ def test_api_and_memory_and_partitions_report_figures(
     assert all(s["etl_exit_code"] == 0 for s in results["memory"]["sizes"])
     assert results["memory"]["rss_ratio_largest_vs_smallest"] > 0
     assert results["partitions"]["decision"] in ("adopt", "do not adopt")
+
+
+def test_live_profile_costs_one_round_trip_per_entity_at_the_default_page_size(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    by_case = {(r["revision"], r["page_size"]): r for r in results["live"]["runs"]}
+    assert by_case[("current", 500)]["requests_total"] == 3
+    assert by_case[("2023", 500)]["requests_total"] == 3
+    # The old page size costs more: 5 launches pages, or 3 with the 2023 bug's whole-list check.
+    assert by_case[("current", 50)]["requests"]["launches"] == 5
+    assert by_case[("2023", 50)]["requests"]["launches"] == 3
