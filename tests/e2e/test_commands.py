@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.load.data_mart import URL_COUNTS_SQL as COUNTS_SQL
 from spacex_etl.replay import ReplayServer
+from spacex_etl.replay.dataset import load_recorded
 from tests.conftest import LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
+from tests.support import LAUNCH_YEAR_2023
 
 CLI = [sys.executable, "-m", "spacex_etl"]
 UNREACHABLE = "http://127.0.0.1:9/"  # discard port: nothing listens there
@@ -233,7 +235,22 @@ def test_replayed_live_api_then_migrate_and_etl_gives_the_live_reference_counts(
         # The source suddenly lists no launches: nothing is deleted and the run fails.
         httpx.put(f"{url}_replay/data/launches", json=[]).raise_for_status()
         emptied = _etl(env)
+        # Then a third of them break their contract: nothing loads, the reasons are counted.
+        drifted = load_recorded("launches", "live")
+        for record in drifted[:70]:
+            record["date_utc"] = "yesterday"
+        httpx.put(f"{url}_replay/data/launches", json=drifted).raise_for_status()
+        drift = _etl(env)
     assert emptied.returncode == 1
     assert "refusing to delete 205" in emptied.stdout
     live = "SELECT count(*) FROM launches WHERE deleted_at IS NULL"
     assert _rows(database_url, live) == [(205,)]
+    assert drift.returncode == 1
+    assert "70 of 205 launches rejected (limit 10%" in drift.stdout
+    assert "rejected 70 x launch_date_utc: " in drift.stdout
+
+    history = subprocess.run([*CLI, "runs"], env=env, capture_output=True, text=True)
+    assert "refusing to delete 205" in history.stdout
+    assert "rejected 70 x launch_date_utc: " in history.stdout
+    if revision == "2023":
+        assert f"warning 205 x {LAUNCH_YEAR_2023}" in history.stdout
