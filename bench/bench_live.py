@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 
 from bench.common import BenchContext, fresh_database, print_table
+from spacex_etl.data_mart import read_url_counts
 from spacex_etl.db.engine import create_engine
 from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
-from spacex_etl.load import read_url_counts
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState, running_replay_server
 from spacex_etl.replay.dataset import Revision, reference_counts

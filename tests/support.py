@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl.load import read_url_counts
+from spacex_etl.data_mart import read_url_counts
 from spacex_etl.replay import ReplayServer
 
 # The field error the live server's 2023 revision sent for every launch, as a run warning.

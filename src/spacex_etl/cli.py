@@ -1,4 +1,4 @@
-"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs."""
+"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs | recount."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import runs
+from spacex_etl import data_mart, run_lock, runs
 from spacex_etl.api import create_app
-from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db import migrate as migrations
 from spacex_etl.db.embedded import embedded_postgres
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
+from spacex_etl.entities import Entity
 from spacex_etl.logging import configure_logging
 from spacex_etl.pipeline import RunReport
 from spacex_etl.replay.dataset import Profile, Revision
@@ -184,6 +185,34 @@ def etl() -> None:
     _print_report(report)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def recount() -> None:
+    """Check the data mart against the tables and repair what differs; exit 75 if a run is on."""
+
+    async def main(url: str) -> dict[Entity, tuple[int, int]] | None:
+        engine = create_engine(url)
+        try:
+            await _require_schema(engine)
+            # A load moves the data mart by deltas: recount between runs, never during one.
+            async with run_lock.exclusive(engine) as locked:
+                if not locked:
+                    return None
+                async with engine.begin() as conn:
+                    return await data_mart.recount(conn)
+        finally:
+            await engine.dispose()
+
+    with _command() as (_, url):
+        differences = asyncio.run(main(url))
+    if differences is None:
+        typer.echo("skipped: an ETL run holds the lock; try again after it", err=True)
+        raise typer.Exit(EXIT_SKIPPED)
+    typer.echo(f"{'entity':>9}  {'stored':>9}  {'counted':>9}")
+    for entity, (stored, counted) in differences.items():
+        verdict = "ok" if stored == counted else f"repaired ({counted - stored:+d})"
+        typer.echo(f"{entity:>9}  {stored:>9}  {counted:>9}  {verdict}")
 
 
 @app.command("runs")

@@ -12,14 +12,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import load, runs
+from spacex_etl import load, run_lock, runs
 from spacex_etl.entities import ENTITIES, Entity
 from spacex_etl.errors import DATABASE_ERRORS, ContractDriftError, EtlError, LoadError
 from spacex_etl.extract import SpaceXClient
@@ -27,9 +25,6 @@ from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
 
 _log = logging.getLogger(__name__)
-
-# Any fixed 64-bit number works; this one spells the service so it is recognisable in pg_locks.
-ADVISORY_LOCK_KEY = 0x5ACE_E7_1
 
 # Reject reasons kept per entity in the run record, and the characters kept of each.
 _MAX_REASONS = 10
@@ -51,25 +46,6 @@ class RunReport:
     @property
     def ok(self) -> bool:
         return self.status == "success"
-
-
-@asynccontextmanager
-async def _exclusive(engine: AsyncEngine) -> AsyncIterator[bool]:
-    """Hold the run lock for the block; yields False (and holds nothing) if another has it."""
-    async with engine.connect() as conn:
-        key = {"key": ADVISORY_LOCK_KEY}
-        locked = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), key))
-        await conn.commit()  # the lock is session-level; don't sit idle in a transaction
-        try:
-            yield locked
-        finally:
-            if locked:
-                try:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
-                    await conn.commit()
-                except DATABASE_ERRORS:
-                    # A lost connection has released the lock with its session.
-                    _log.warning("could not release the run lock; its session is gone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +164,7 @@ async def run_etl(
     """
     started = time.perf_counter()
     deadline = time.monotonic() + budget_s
-    async with _exclusive(engine) as locked:
+    async with run_lock.exclusive(engine) as locked:
         if not locked:
             _log.info("skipped: another ETL run holds the lock")
             return RunReport(run_id=None, status=None)

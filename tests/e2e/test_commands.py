@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from spacex_etl.data_mart import URL_COUNTS_SQL as COUNTS_SQL
 from spacex_etl.db.url import driver_dsn
-from spacex_etl.load.data_mart import URL_COUNTS_SQL as COUNTS_SQL
 from spacex_etl.replay import ReplayServer
 from spacex_etl.replay.dataset import load_recorded
 from tests.conftest import LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
@@ -153,6 +153,22 @@ def test_migrate_then_etl_on_a_given_database(replay: ReplayServer, database_url
     )
     assert failing.returncode == 1
     assert "failed" in failing.stdout
+
+
+def test_recount_repairs_a_drifted_data_mart(replay: ReplayServer, database_url: str) -> None:
+    env = _env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url)
+    assert subprocess.run([*CLI, "etl"], env=env, capture_output=True).returncode == 0
+    _rows(database_url, "UPDATE object_url_count SET url_count = 1 WHERE entity = 'launches'")
+
+    repair = subprocess.run([*CLI, "recount"], env=env, capture_output=True, text=True)
+    again = subprocess.run([*CLI, "recount"], env=env, capture_output=True, text=True)
+
+    assert repair.returncode == 0, repair.stderr
+    assert "launches          1       1541  repaired (+1540)" in repair.stdout
+    assert "missions         20         20  ok" in repair.stdout
+    assert dict(_rows(database_url, COUNTS_SQL)) == REFERENCE_COUNTS
+    assert again.returncode == 0
+    assert "repaired" not in again.stdout
 
 
 def test_etl_on_an_unmigrated_database_says_what_to_do(

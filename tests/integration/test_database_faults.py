@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
-from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db import migrate
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import load
+from spacex_etl import data_mart, load
 from spacex_etl.load import MergeCounts
 from spacex_etl.transform import transform_page
 
@@ -50,7 +50,7 @@ async def _load(
 
 async def _mart(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
-        return (await load.read_url_counts(conn))["launches"]
+        return (await data_mart.read_url_counts(conn))["launches"]
 
 
 async def _recount(engine: AsyncEngine) -> int:
@@ -145,6 +145,19 @@ async def test_full_recount_agrees_with_the_incremental_data_mart(engine: AsyncE
     incremental = await _mart(engine)
 
     async with engine.begin() as conn:
-        await load.refresh_url_count(conn, "launches")
+        differences = await data_mart.recount(conn)
 
+    assert differences["launches"] == (incremental, incremental)
     assert await _mart(engine) == incremental == await _recount(engine)
+
+
+async def test_recount_repairs_a_drifted_data_mart_and_reports_it(engine: AsyncEngine) -> None:
+    await _load(engine, [_launch(n, urls=2) for n in range(1, 11)])
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE object_url_count SET url_count = 7"))
+
+    async with engine.begin() as conn:
+        differences = await data_mart.recount(conn)
+
+    assert differences == {"launches": (7, 20), "missions": (7, 0), "rockets": (7, 0)}
+    assert await _mart(engine) == 20

@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.db.tables import launch_missions, launches, rejected_records
 from spacex_etl.extract import SpaceXClient
-from spacex_etl.pipeline import ADVISORY_LOCK_KEY, run_etl
+from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState
 from spacex_etl.replay.dataset import load_recorded
+from spacex_etl.run_lock import ADVISORY_LOCK_KEY
 from tests.conftest import REFERENCE_COUNTS
 from tests.support import row_versions, url_counts
 

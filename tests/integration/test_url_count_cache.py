@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
-from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import SpaceXClient

@@ -9,9 +9,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from spacex_etl import __version__
 from spacex_etl.api.errors import install_error_handlers
 from spacex_etl.api.routes import data_mart, health, runs
-from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.data_mart import UrlCountCache
 
 Background = Callable[[], AbstractAsyncContextManager[object]]
 
@@ -46,7 +47,7 @@ def create_app(
     app = FastAPI(
         title="SpaceX ETL",
         summary="SpaceX launches, missions and rockets collected into PostgreSQL every minute.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     app.state.engine = engine

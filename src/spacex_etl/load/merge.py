@@ -11,12 +11,10 @@ from sqlalchemy import Boolean, Float, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacex_etl import data_mart
 from spacex_etl.entities import Entity
 from spacex_etl.errors import DeletionRefusedError
 from spacex_etl.transform import columns
-
-# NOTIFY channel announcing a committed change of the data mart.
-URL_COUNT_CHANNEL = "object_url_count"
 
 
 def stage_table(entity: Entity) -> str:
@@ -126,14 +124,14 @@ WITH repeated AS (
     SELECT coalesce((SELECT sum(url_count - old_url_count) FROM diff), 0)
          - coalesce((SELECT sum(url_count) FROM tombstoned), 0) AS url_count
 ), mart AS (
-    UPDATE object_url_count AS m
+    UPDATE {data_mart.TABLE} AS m
     SET url_count = m.url_count + delta.url_count, refreshed_at = now()
     FROM delta
     WHERE m.entity = :entity
       AND (EXISTS (SELECT 1 FROM upserted) OR EXISTS (SELECT 1 FROM tombstoned))
     -- Delivered at commit, never before: listeners (the API's in-memory copy) move from one
     -- committed snapshot to the next.
-    RETURNING pg_notify('{URL_COUNT_CHANNEL}', m.entity)
+    RETURNING pg_notify('{data_mart.CHANNEL}', m.entity)
 ){links}
 SELECT (SELECT count(*) FROM src) AS listed,
        (SELECT doomed FROM guard) AS doomed,

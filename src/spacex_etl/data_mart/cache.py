@@ -16,9 +16,8 @@ from collections.abc import Callable
 import asyncpg
 import orjson
 
+from spacex_etl.data_mart.store import CHANNEL, URL_COUNTS_SQL
 from spacex_etl.errors import DATABASE_ERRORS
-from spacex_etl.load.data_mart import URL_COUNTS_SQL
-from spacex_etl.load.merge import URL_COUNT_CHANNEL
 
 _log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class UrlCountCache:
         try:
             conn.add_termination_listener(lambda _: lost.set())
             # LISTEN before the first read: no change can slip between the two.
-            await conn.add_listener(URL_COUNT_CHANNEL, on_notify)
+            await conn.add_listener(CHANNEL, on_notify)
             await refresh()
             _log.info("data mart served from memory, refreshed on each committed load")
             await lost.wait()
