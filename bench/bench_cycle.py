@@ -116,7 +116,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         engine = create_engine(url)
         counter = StatementCounter(engine)
         try:
-            with running_replay_server(ReplayState.recorded()) as server:
+            with running_replay_server(ReplayState()) as server:
                 async with httpx.AsyncClient(timeout=30.0) as http:
                     source = SpaceXClient(http, server.url, page_size=PAGE_SIZE)
                     for label in ("first run (empty database)", "second run (unchanged)"):

@@ -19,8 +19,7 @@ from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState, running_replay_server
-from spacex_etl.replay.dataset import Revision, reference_counts
-from spacex_etl.replay.state import LIVE_UPCOMING_DELAY_S
+from spacex_etl.replay.dataset import LIVE_UPCOMING_DELAY_S, Revision, reference_counts
 from spacex_etl.settings import Settings
 
 PAGE_SIZES = (Settings.model_fields["page_size"].default, 50)

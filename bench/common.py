@@ -100,7 +100,7 @@ def graphql_launches() -> tuple[dict[str, Any], ...]:
 
     # The service's own query, in one page: all 107 recorded launches.
     body = {"query": page_query("launches"), "variables": {"limit": 100_000, "offset": 0}}
-    with running_replay_server(ReplayState.recorded()) as server:
+    with running_replay_server(ReplayState()) as server:
         response = httpx.post(server.url, json=body, timeout=60.0)
     response.raise_for_status()
     records: list[dict[str, Any]] = response.json()["data"]["page"]

@@ -24,8 +24,7 @@ from spacex_etl.db.url import driver_dsn
 from spacex_etl.entities import Entity
 from spacex_etl.logging import configure_logging
 from spacex_etl.pipeline import RunReport
-from spacex_etl.replay.dataset import Profile, Revision
-from spacex_etl.replay.state import LIVE_UPCOMING_DELAY_S
+from spacex_etl.replay.dataset import LIVE_UPCOMING_DELAY_S, Profile, Revision
 from spacex_etl.runs import EntityStats
 from spacex_etl.scheduler import scheduled
 from spacex_etl.service import etl_service

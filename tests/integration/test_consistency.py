@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
 from spacex_etl.data_mart import read_url_counts
+from spacex_etl.entities import Entity
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import LoadLimits, run_etl
-from spacex_etl.replay import Entity, ReplayState
+from spacex_etl.replay import ReplayState
 from spacex_etl.replay.dataset import load_recorded
 from tests.conftest import REFERENCE_COUNTS
 

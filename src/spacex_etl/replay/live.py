@@ -3,9 +3,9 @@
 What `https://spacex-production.up.railway.app/` serves (apollographql/spacex, read field by field
 in ../shared/LIVE-API.md): 24-hex ids, a launch's `mission_id` holding its own id, no missions,
 `launch_success`, `launch_site`, `is_tentative`, `tentative_max_precision` and the mission patches
-always null; `sort`, `order` and `find` ignored. The 2023 revision (`Datasets.revision`) adds the
+always null; `sort` and `order` ignored. The 2023 revision (`Datasets.revision`) adds the
 paging that answered `slice(offset, limit)` and a field error on every launch's `launch_year`.
-The 3 s wait of the `upcoming` resolver is applied per request by the app (see `app.py`).
+The 3 s wait of the `upcoming` resolver is applied per request by the app (see `server.py`).
 """
 
 from __future__ import annotations
@@ -38,29 +38,15 @@ def _page(info: Info, records: Sequence[Record], args: Mapping[str, Any]) -> lis
     return list(records[offset : offset + limit])
 
 
-def _launches(upcoming: bool | None) -> Resolver:
-    def resolve(_source: object, info: Info, **args: Any) -> list[Record]:
-        records: Sequence[Record] = info.context.launches.records
-        if upcoming is not None:
-            records = [record for record in records if bool(record.get("upcoming")) is upcoming]
-        return _page(info, records, args)
-
-    return resolve
+def _launches(_source: object, info: Info, **args: Any) -> list[Record]:
+    return _page(info, info.context.launches.records, args)
 
 
 def _rockets(_source: object, info: Info, **args: Any) -> list[Record]:
     return _page(info, info.context.rockets.records, args)
 
 
-def _launch(_source: object, info: Info, **args: Any) -> Record | None:
-    return info.context.launches.by_id(str(args["id"]))
-
-
-def _rocket(_source: object, info: Info, **args: Any) -> Record | None:
-    return info.context.rockets.by_id(str(args["id"]))
-
-
-def _nothing(_source: object, _info: Info, **_args: Any) -> None:
+def _nothing(_source: object, _info: Info) -> None:
     return None
 
 
@@ -121,14 +107,9 @@ def _links(source: Record, _info: Info) -> dict[str, Any] | None:
 
 
 _RESOLVERS: Final[Mapping[tuple[str, str], Resolver]] = {
-    ("Query", "launches"): _launches(upcoming=None),
-    ("Query", "launchesPast"): _launches(upcoming=False),
-    ("Query", "launchesUpcoming"): _launches(upcoming=True),
-    ("Query", "launch"): _launch,
+    ("Query", "launches"): _launches,
     ("Query", "missions"): _no_missions,
-    ("Query", "mission"): _nothing,
     ("Query", "rockets"): _rockets,
-    ("Query", "rocket"): _rocket,
     ("Launch", "mission_name"): _v4("name"),
     ("Launch", "mission_id"): _own_id_as_mission,
     ("Launch", "launch_year"): _launch_year,
