@@ -8,9 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,17 +16,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacex_etl.db import migrate
 from spacex_etl.db.embedded import server_from_env_or_embedded
 from spacex_etl.db.engine import create_engine
-from spacex_etl.db.url import driver_dsn, with_database
-from spacex_etl.extract import RetryPolicy, SpaceXClient
+from spacex_etl.db.url import with_database
+from spacex_etl.extract import SpaceXClient
 from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
-from spacex_etl.replay.dataset import reference_counts
-from tests.support import pristine
+from tests.support import FAST_RETRY, admin, pristine
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+_SLOW = ("tests/e2e/", "tests/integration/test_bench_smoke.py")
 
-# The data mart a full load of each profile's recorded data must give (the acceptance reference).
-REFERENCE_COUNTS = reference_counts("v3")
-LIVE_REFERENCE_COUNTS = reference_counts("live")
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests (processes, browsers) and the bench smoke run are the slow tier:
+    `make test-fast` leaves them out, `make test` runs everything."""
+    for item in items:
+        if any(part in item.nodeid for part in _SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -38,34 +39,25 @@ def pg_admin_url() -> Iterator[str]:
         yield url
 
 
-async def _admin(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(driver_dsn(url))
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def template_database(pg_admin_url: str) -> Iterator[str]:
     """A database migrated to head once per session; each test clones it."""
     name = f"spacex_tpl_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
     # alembic's env runs its own event loop: give it a thread without one.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(migrate.upgrade, with_database(pg_admin_url, name)).result()
     yield name
-    asyncio.run(_admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    asyncio.run(admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @asynccontextmanager
 async def _scratch_database(admin_url: str, template: str | None) -> AsyncIterator[str]:
     name = f"spacex_test_{uuid.uuid4().hex[:12]}"
     clause = f' TEMPLATE "{template}"' if template else ""
-    await _admin(admin_url, f'CREATE DATABASE "{name}"{clause}')
+    await admin(admin_url, f'CREATE DATABASE "{name}"{clause}')
     yield with_database(admin_url, name)
-    await _admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -113,10 +105,6 @@ def replay(replay_server: ReplayServer) -> Iterator[ReplayServer]:
 @pytest.fixture
 def replay_state(replay: ReplayServer) -> ReplayState:
     return replay.state
-
-
-# Production backs off for seconds; tests keep the same policy shape on a millisecond scale.
-FAST_RETRY = RetryPolicy(attempts=3, initial_wait_s=0.01, max_wait_s=0.05, jitter_s=0.01)
 
 
 @pytest.fixture

@@ -25,8 +25,7 @@ from spacex_etl.data_mart import URL_COUNTS_SQL as COUNTS_SQL
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.replay import ReplayServer
 from spacex_etl.replay.dataset import load_recorded
-from tests.conftest import LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
-from tests.support import LAUNCH_YEAR_2023
+from tests.support import LAUNCH_YEAR_2023, LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
 
 CLI = [sys.executable, "-m", "spacex_etl"]
 UNREACHABLE = "http://127.0.0.1:9/"  # discard port: nothing listens there

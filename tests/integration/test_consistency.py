@@ -18,7 +18,7 @@ from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import LoadLimits, run_etl
 from spacex_etl.replay import ReplayState
 from spacex_etl.replay.dataset import load_recorded
-from tests.conftest import REFERENCE_COUNTS
+from tests.support import REFERENCE_COUNTS
 
 ENTITIES: tuple[Entity, ...] = ("launches", "missions", "rockets")
 

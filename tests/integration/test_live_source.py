@@ -21,8 +21,16 @@ from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import LoadLimits, RunReport, run_etl
 from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
 from spacex_etl.replay.dataset import load_recorded
-from tests.conftest import FAST_RETRY, LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
-from tests.support import LAUNCH_YEAR_2023, live_count, pristine, row_versions, url_counts
+from tests.support import (
+    FAST_RETRY,
+    LAUNCH_YEAR_2023,
+    LIVE_REFERENCE_COUNTS,
+    REFERENCE_COUNTS,
+    live_count,
+    pristine,
+    row_versions,
+    url_counts,
+)
 
 FALCONSAT = "5eb87cd9ffd86e000604b32a"
 FALCON_1 = "5e9d0d95eda69955f709d1eb"

@@ -15,8 +15,7 @@ from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState
 from spacex_etl.replay.dataset import load_recorded
 from spacex_etl.run_lock import ADVISORY_LOCK_KEY
-from tests.conftest import REFERENCE_COUNTS
-from tests.support import row_versions, url_counts
+from tests.support import REFERENCE_COUNTS, row_versions, url_counts
 
 
 def _launches_without(flight_number: int) -> list[dict[str, Any]]:

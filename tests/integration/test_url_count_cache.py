@@ -17,7 +17,7 @@ from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import LoadLimits, run_etl
 from spacex_etl.replay import ReplayState
 from spacex_etl.replay.dataset import load_recorded
-from tests.conftest import REFERENCE_COUNTS
+from tests.support import REFERENCE_COUNTS
 
 ZERO = {"launches": 0, "missions": 0, "rockets": 0}
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/postgres"
