@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
 
-# What a lost or refused database connection can raise, through SQLAlchemy or straight from
-# asyncpg (the COPY path talks to the driver directly).
-DATABASE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# What a failing, lost or refused database connection raises, through SQLAlchemy or straight
+# from asyncpg (the COPY path and the data mart's listener talk to the driver directly):
+# refused or reset connections, connect timeouts, unresolvable hosts, a vanished unix socket.
+DATABASE_ERRORS = (
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    FileNotFoundError,
+)
 
 
 class EtlError(Exception):

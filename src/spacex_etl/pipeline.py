@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import load, run_lock, runs
 from spacex_etl.entities import ENTITIES, Entity
-from spacex_etl.errors import DATABASE_ERRORS, ContractDriftError, EtlError, LoadError
+from spacex_etl.errors import DATABASE_ERRORS, ContractDriftError, EtlError
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
@@ -97,7 +97,7 @@ async def _load_entity(
                 yield row
 
     try:
-        async with engine.begin() as conn:
+        async with load.transaction(engine, entity) as conn:
             await load.copy_to_stage(conn, entity, rows())
             _check_rejects(entity, stats.fetched, rejected, limits)
             # A rejected record is still listed by the source: keep its last good version.
@@ -111,8 +111,6 @@ async def _load_entity(
             )
     except EtlError as error:
         stats.error = str(error)
-    except DATABASE_ERRORS as error:
-        stats.error = str(LoadError(f"rolled back: {error!r}", entity=entity))
     else:
         stats.inserted, stats.updated, stats.deleted = (
             counts.inserted,

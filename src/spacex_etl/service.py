@@ -21,6 +21,10 @@ _log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class EtlService:
+    """What a process needs to run the ETL: the database, the source client, the run's budget
+    and limits. `run_once()` is one run; `tick()` is the scheduler's job, which survives a
+    database outage by logging it."""
+
     engine: AsyncEngine
     source: SpaceXClient
     run_budget_s: float

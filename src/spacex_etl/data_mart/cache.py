@@ -23,6 +23,13 @@ _log = logging.getLogger(__name__)
 
 
 class UrlCountCache:
+    """The data mart's last committed counts in memory, for the API to serve without a query.
+
+    `run()` listens on the data mart's channel for as long as it runs (the app's lifespan runs
+    it), re-reading the table at each committed change and reconnecting after outages; while it
+    is not listening `counts` and `body` are None and readers go to the table.
+    """
+
     def __init__(
         self, dsn: str, *, reconnect_delay_s: float = 1.0, max_reconnect_delay_s: float = 30.0
     ) -> None:

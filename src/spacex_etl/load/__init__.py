@@ -3,10 +3,12 @@ rejects."""
 
 from spacex_etl.load.merge import MergeCounts, copy_to_stage, merge_stage
 from spacex_etl.load.rejects import store_rejected
+from spacex_etl.load.transaction import transaction
 
 __all__ = [
     "MergeCounts",
     "copy_to_stage",
     "merge_stage",
     "store_rejected",
+    "transaction",
 ]

@@ -1,3 +1,5 @@
+"""`GET /data_mart/object_url_count`: URL counts per object type, from memory or the table."""
+
 from __future__ import annotations
 
 import orjson

@@ -1,3 +1,5 @@
+"""`GET /health` (the process is alive) and `GET /ready` (database, last run, freshness)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
