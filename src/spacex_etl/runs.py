@@ -69,7 +69,8 @@ async def start_run(engine: AsyncEngine) -> int:
         run_id = await conn.scalar(
             insert(etl_runs).values(status="running").returning(etl_runs.c.id)
         )
-    assert run_id is not None
+    if run_id is None:
+        raise RuntimeError("INSERT ... RETURNING gave no run id")
     return int(run_id)
 
 

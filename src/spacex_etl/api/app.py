@@ -29,7 +29,7 @@ def create_app(
     `background` runs for the app's lifetime (the scheduler, in the all-in-one command)."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         follower = asyncio.create_task(url_counts.run()) if url_counts is not None else None
         try:
             if background is None:

@@ -35,7 +35,8 @@ async def copy_to_stage(
         )
     )
     driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
+    if driver is None:
+        raise RuntimeError("the pooled connection has no asyncpg connection behind it")
     await driver.copy_records_to_table(stage_table(entity), records=rows, columns=columns(entity))
 
 
@@ -86,6 +87,7 @@ def _merge_sql(entity: Entity) -> str:
     stage = stage_table(entity)
     updates = ", ".join(f"{col} = excluded.{col}" for col in cols if col != "id")
     links = _LINK_CTES.format(stage=stage) if entity == "launches" else ""
+    # Every identifier below is an `Entity` or a column of its table: a closed set, never input.
     return f"""
 WITH repeated AS (
     SELECT id, max(seq) AS seq FROM {stage} GROUP BY id HAVING count(*) > 1
@@ -140,7 +142,7 @@ SELECT (SELECT count(*) FROM src) AS listed,
        (SELECT count(*) FROM upserted WHERE inserted) AS inserted,
        (SELECT count(*) FROM upserted WHERE NOT inserted) AS updated,
        (SELECT count(*) FROM tombstoned) AS deleted
-"""
+"""  # noqa: S608
 
 
 async def merge_stage(

@@ -6,8 +6,14 @@ endpoints under `/_replay` (any process). Modules: `dataset` (profiles, recorded
 `schema` and `live` (GraphQL and the two profiles' resolvers), `faults`, `server`.
 """
 
-from .dataset import ReplayState
-from .server import ReplayServer, create_app, running_replay_server, serve, serving_in_thread
+from spacex_etl.replay.dataset import ReplayState
+from spacex_etl.replay.server import (
+    ReplayServer,
+    create_app,
+    running_replay_server,
+    serve,
+    serving_in_thread,
+)
 
 __all__ = [
     "ReplayServer",

@@ -17,8 +17,7 @@ from typing import Any, Final, Literal, TypedDict, get_args
 import orjson
 
 from spacex_etl.entities import ENTITIES, Entity
-
-from .faults import Fault, FaultBook, FaultPlan, Paging, parse_fault
+from spacex_etl.replay.faults import Fault, FaultBook, FaultPlan, Paging, parse_fault
 
 Profile = Literal["live", "v3"]
 PROFILES: Final[tuple[Profile, ...]] = get_args(Profile)

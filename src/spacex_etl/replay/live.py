@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from graphql import GraphQLError, GraphQLSchema
 
-from .dataset import Record
-from .schema import Info, Resolver, bind_schema
+from spacex_etl.replay.dataset import Record
+from spacex_etl.replay.schema import Info, Resolver, bind_schema
 
 _PAGING_ERROR: Final = "Limit/Offset must be a non-negative integer"
 _LAUNCH_YEAR_ERROR_2023: Final = "launch.date_local.splice is not a function"

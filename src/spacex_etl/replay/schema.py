@@ -34,8 +34,7 @@ from graphql import (
 )
 
 from spacex_etl.entities import ENTITIES, Entity
-
-from .dataset import ID_KEYS, Datasets, Record, record_id
+from spacex_etl.replay.dataset import ID_KEYS, Datasets, Record, record_id
 
 SDL: Final = (files("spacex_etl.replay") / "schema.graphql").read_text(encoding="utf-8")
 
@@ -58,10 +57,12 @@ def bind_schema(resolvers: Mapping[tuple[str, str], Resolver]) -> GraphQLSchema:
     schema = build_schema(SDL)
     for (type_name, field_name), resolve in resolvers.items():
         object_type = schema.get_type(type_name)
-        assert isinstance(object_type, GraphQLObjectType)
+        if not isinstance(object_type, GraphQLObjectType):
+            raise TypeError(f"{type_name} is not an object type of schema.graphql")
         object_type.fields[field_name].resolve = resolve
     date = schema.get_type("Date")
-    assert isinstance(date, GraphQLScalarType)
+    if not isinstance(date, GraphQLScalarType):
+        raise TypeError("Date is not a scalar of schema.graphql")
     date.coerce_output_value = _serialize_date
     return schema
 

@@ -25,9 +25,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacex_etl.entities import ENTITIES, Entity
-
-from .dataset import DataError, Profile, ReplayState
-from .faults import (
+from spacex_etl.replay.dataset import DataError, Profile, ReplayState
+from spacex_etl.replay.faults import (
     CannedFault,
     DamagingFault,
     GraphQLErrorFault,
@@ -37,8 +36,8 @@ from .faults import (
     Paging,
     TruncatedJsonFault,
 )
-from .live import LIVE_SCHEMA
-from .schema import SCHEMA, PreparedQuery, prepare, root_fields, run_query, selects
+from spacex_etl.replay.live import LIVE_SCHEMA
+from spacex_etl.replay.schema import SCHEMA, PreparedQuery, prepare, root_fields, run_query, selects
 
 _JSON: Final = "application/json"
 _SCHEMAS: Final[Mapping[Profile, GraphQLSchema]] = {"v3": SCHEMA, "live": LIVE_SCHEMA}
@@ -58,7 +57,7 @@ class _OrjsonResponse(JSONResponse):
 class _DroppedResponse(Response):
     """Promises the whole body in Content-Length, sends half, then lets the server drop the line."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002 - ASGI
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
