@@ -60,8 +60,10 @@ class Service:
 
     def _pump(self) -> None:
         assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self._lines.put(line)
+        # Closed here at end of file: the pipe never outlives the process unclosed.
+        with self.process.stderr as stream:
+            for line in stream:
+                self._lines.put(line)
 
     def wait_for_log(self, text: str, timeout: float = 90) -> str:
         """Block until a log line contains `text` (the process tells us; no polling)."""
