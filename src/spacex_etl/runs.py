@@ -5,17 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, computed_field, field_validator
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacex_etl.db.tables import etl_runs
+from spacex_etl.safe_text import storable_text
 
 RunStatus = Literal["running", "success", "partial", "failed", "interrupted"]
 
 
 class EntityStats(BaseModel):
     """What one run did to one entity type."""
+
+    # `error` quotes the source: bounded and storable however it is set.
+    model_config = ConfigDict(validate_assignment=True)
 
     fetched: int = 0
     inserted: int = 0
@@ -26,6 +30,11 @@ class EntityStats(BaseModel):
     non_url_values: int = 0
     duration_s: float = 0.0
     error: str | None = None
+
+    @field_validator("error")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        return value and storable_text(value)
 
 
 class Run(BaseModel):
@@ -73,7 +82,9 @@ async def finish_run(
     stats: dict[str, EntityStats],
     error: str | None = None,
 ) -> None:
+    """Close the run. Errors quote the source: each is stored bounded and storable."""
     payload: dict[str, Any] = {name: s.model_dump() for name, s in stats.items()}
+    error = error and storable_text(error)
     async with engine.begin() as conn:
         await conn.execute(
             update(etl_runs)

@@ -56,5 +56,7 @@ async def etl_service(
             str(settings.spacex_api_url),
             page_size=settings.page_size,
             retry=RetryPolicy(attempts=settings.http_retry_attempts),
+            request_timeout_s=settings.http_timeout_seconds,
+            max_response_bytes=settings.http_max_response_bytes,
         )
         yield EtlService(engine, source, settings.run_budget_s, prepare)

@@ -7,16 +7,19 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import httpx
-import orjson
 
 from spacex_etl.errors import (
     ProtocolError,
     QueryError,
-    RateLimitedError,
     SourceError,
     SourceUnavailableError,
 )
 from spacex_etl.extract import queries
+from spacex_etl.extract.bounded import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    post_json,
+)
 from spacex_etl.extract.retry import RetryPolicy, Sleep, retrying
 
 QUERIES: Final = {
@@ -24,14 +27,6 @@ QUERIES: Final = {
     "missions": queries.MISSIONS,
     "rockets": queries.ROCKETS,
 }
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare enough that the backoff schedule will do
 
 
 class SpaceXClient:
@@ -45,12 +40,17 @@ class SpaceXClient:
         page_size: int,
         retry: RetryPolicy | None = None,
         sleep: Sleep | None = None,
+        request_timeout_s: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._http = http
         self._url = url
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # Wall-clock limit of one whole request; by default the HTTP client's read timeout.
+        self.request_timeout_s = request_timeout_s or http.timeout.read or DEFAULT_REQUEST_TIMEOUT_S
+        self.max_response_bytes = max_response_bytes
 
     async def fetch_page(self, entity: str, offset: int, *, deadline: float) -> list[Any]:
         """One page, retried on transient faults until it arrives or the deadline nears."""
@@ -71,31 +71,14 @@ class SpaceXClient:
         if remaining <= 0:
             raise SourceUnavailableError("run time budget exhausted", **where)
         body = {"query": QUERIES[entity], "variables": {"limit": self.page_size, "offset": offset}}
-        # The client's own timeout applies per phase; never wait past the run's deadline.
-        timeout = self._http.timeout
-        if timeout.read is None or timeout.read > remaining:
-            timeout = httpx.Timeout(remaining)
-        try:
-            response = await self._http.post(self._url, json=body, timeout=timeout)
-        except httpx.TimeoutException as error:
-            raise SourceUnavailableError(f"timed out: {error!r}", **where) from error
-        except httpx.TransportError as error:
-            raise SourceUnavailableError(f"connection failed: {error!r}", **where) from error
-        status = response.status_code
-        if status == 429:
-            raise RateLimitedError(
-                "rate limited", retry_after=_retry_after(response), status=status, **where
-            )
-        if status >= 500:
-            raise SourceUnavailableError("server error", status=status, **where)
-        if status != 200:
-            raise SourceError(f"unexpected status: {response.text[:200]!r}", status=status, **where)
-        try:
-            document = orjson.loads(response.content)
-        except orjson.JSONDecodeError as error:
-            raise ProtocolError(
-                f"body is not JSON ({response.headers.get('content-type')}): {error}", **where
-            ) from error
+        document = await post_json(
+            self._http,
+            self._url,
+            body,
+            timeout_s=min(self.request_timeout_s, remaining),
+            max_bytes=self.max_response_bytes,
+            where=where,
+        )
         if not isinstance(document, dict):
             raise ProtocolError("body is not a GraphQL response object", **where)
         if document.get("errors"):

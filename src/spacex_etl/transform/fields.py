@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AwareDatetime, BeforeValidator
 
@@ -34,7 +36,11 @@ def _utc_datetime(text: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("date-time has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00: in UTC it falls before year 1.
+        raise ValueError("date-time is out of range once converted to UTC") from None
 
 
 OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
@@ -44,9 +50,37 @@ UtcDatetime = Annotated[
 IsoDate = Annotated[date | None, BeforeValidator(_from_iso_text("date", date.fromisoformat))]
 
 
-def is_absolute_url(value: str | None) -> bool:
-    """The counting rule of the data mart: an absolute http(s) URL, nothing else."""
-    if not value:
+# A host name: dot-separated labels of letters (any script), digits, '-' or '_'.
+_HOST_NAME = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?")
+
+
+def _valid_host(parts: SplitResult) -> bool:
+    host = parts.hostname
+    if not host:
         return False
-    parts = urlsplit(value.strip())
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    if "[" in parts.netloc:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+    elif not _HOST_NAME.fullmatch(host):
+        return False
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        return False
+    return True
+
+
+def is_absolute_url(value: str | None) -> bool:
+    """The counting rule of the data mart: an absolute http(s) URL with a valid host and no
+    whitespace or control characters inside (surrounding blanks are tolerated); anything else,
+    including what `urlsplit` cannot parse such as `http://[::1`, is not a URL."""
+    value = value.strip() if value else None
+    if not value or any(char.isspace() or not char.isprintable() for char in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and _valid_host(parts)
