@@ -89,7 +89,7 @@ async def _start(send: Send, headers: list[tuple[bytes, bytes]] | None = None) -
 def drip(byte_every_s: float = 1.0, total_bytes: int = 600) -> Responder:
     """A valid start of a body, then one byte every `byte_every_s`: never a whole answer."""
 
-    async def respond(_: Callable[[], Awaitable[bytes]], send: Send) -> None:
+    async def respond(real_answer: Callable[[], Awaitable[bytes]], send: Send) -> None:
         await _start(send)
         for _ in range(total_bytes):
             await send({"type": "http.response.body", "body": b" ", "more_body": True})
@@ -103,7 +103,7 @@ def oversize(total_bytes: int) -> Responder:
     """A JSON body of `total_bytes`, streamed in 1 MiB chunks without Content-Length."""
     chunk = b" " * 2**20
 
-    async def respond(_: Callable[[], Awaitable[bytes]], send: Send) -> None:
+    async def respond(real_answer: Callable[[], Awaitable[bytes]], send: Send) -> None:
         await _start(send)
         await send(
             {"type": "http.response.body", "body": b'{"data": {"page": [', "more_body": True}
@@ -130,7 +130,7 @@ def gzip_bomb(inflated_bytes: int) -> Responder:
     body = _gzip_bomb(inflated_bytes)
     headers = [*_JSON, (b"content-encoding", b"gzip"), (b"content-length", b"%d" % len(body))]
 
-    async def respond(_: Callable[[], Awaitable[bytes]], send: Send) -> None:
+    async def respond(real_answer: Callable[[], Awaitable[bytes]], send: Send) -> None:
         await _start(send, headers)
         await send({"type": "http.response.body", "body": body})
 
@@ -140,7 +140,7 @@ def gzip_bomb(inflated_bytes: int) -> Responder:
 def raw(body: bytes) -> Responder:
     """Exactly `body`, as a 200 JSON answer."""
 
-    async def respond(_: Callable[[], Awaitable[bytes]], send: Send) -> None:
+    async def respond(real_answer: Callable[[], Awaitable[bytes]], send: Send) -> None:
         await _start(send)
         await send({"type": "http.response.body", "body": body})
 
