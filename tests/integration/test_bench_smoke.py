@@ -66,3 +66,9 @@ def test_api_and_memory_and_partitions_report_figures(
     assert all(s["etl_exit_code"] == 0 for s in results["memory"]["sizes"])
     assert results["memory"]["rss_ratio_largest_vs_smallest"] > 0
     assert results["partitions"]["decision"] in ("adopt", "do not adopt")
+
+
+def test_guards_reports_a_normal_runs_time_and_memory(results: dict[str, dict[str, Any]]) -> None:
+    [recorded] = results["guards"]["sizes"]
+    assert recorded["after"]["run_s"] > 0
+    assert recorded["after"]["peak_rss_mib"] > 0

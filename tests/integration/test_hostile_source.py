@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.common import etl_process
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -291,13 +292,6 @@ async def test_an_unexpected_error_fails_its_entity_and_the_run_is_recorded(
 # --- whole processes: memory, signals, the server side of a dead client ---------------------
 
 CLI = [sys.executable, "-m", "spacex_etl"]
-# Linux carries a forking parent's high-water mark into the child's `ru_maxrss`: a small
-# launcher in between reports the ETL's own peak (as bench/bench_memory.py does).
-_LAUNCHER = """
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[1:], stdout=sys.stderr)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
-"""
 PROCESS_BUDGET_S = 15.0
 PROCESS_SLACK_S = 10.0  # interpreter start-up and imports, on a shared 2-core machine
 MAX_PEAK_RSS = 300 * 2**20
@@ -323,37 +317,22 @@ def _spawn(command: list[str], env: dict[str, str] | None = None) -> subprocess.
     )
 
 
-def _etl_peak_rss(env: dict[str, str]) -> tuple[int, int, float]:
-    """(peak RSS in bytes, exit code, seconds) of one `spacex-etl etl` process."""
-    started = time.monotonic()
-    launched = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, *CLI, "etl"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=PROCESS_BUDGET_S + 60,
-    )
-    peak_kib, code = (int(field) for field in launched.stdout.split())
-    return peak_kib * 1024, code, time.monotonic() - started
-
-
 async def test_peak_memory_stays_flat_whatever_the_body_size(
     engine: AsyncEngine, database_url: str, hostile: tuple[str, HostileSource]
 ) -> None:
     env = _etl_env(database_url, hostile[0])  # the default HTTP_MAX_RESPONSE_BYTES
-    baseline, code, _ = await asyncio.to_thread(_etl_peak_rss, env)
-    assert code == 0
+    normal = await asyncio.to_thread(etl_process, env, PROCESS_BUDGET_S + 60)
+    assert normal.exit_code == 0
     before = await _snapshot(engine)
 
     for attack in (oversize(200 * 2**20), gzip_bomb(2**30)):
         hostile[1].arm("launches", attack)
-        peak, code, seconds = await asyncio.to_thread(_etl_peak_rss, env)
+        attacked = await asyncio.to_thread(etl_process, env, PROCESS_BUDGET_S + 60)
 
-        assert code == 1  # partial
-        assert seconds < PROCESS_BUDGET_S + PROCESS_SLACK_S
-        figures = f"peak {peak / 2**20:.0f} MiB, normal run {baseline / 2**20:.0f} MiB"
-        assert peak < MAX_PEAK_RSS, figures
+        assert attacked.exit_code == 1  # partial
+        assert attacked.seconds < PROCESS_BUDGET_S + PROCESS_SLACK_S
+        peaks = f"peak {attacked.peak_rss / 2**20:.0f} MiB, normal {normal.peak_rss / 2**20:.0f}"
+        assert attacked.peak_rss < MAX_PEAK_RSS, peaks
         async with engine.connect() as conn:
             run = (await conn.execute(select(etl_runs).order_by(etl_runs.c.id.desc()))).first()
         assert run is not None
@@ -401,6 +380,7 @@ async def test_a_signal_on_etl_records_the_run_interrupted_and_keeps_the_data(
 _ORPHAN = """
 import asyncio, sys
 from sqlalchemy import text
+from bench.common import etl_process
 from spacex_etl.db.engine import create_engine
 
 async def main() -> None:
