@@ -137,6 +137,18 @@ def gzip_bomb(inflated_bytes: int) -> Responder:
     return respond
 
 
+def gzipped() -> Responder:
+    """The real answer, gzip-compressed, as a well-behaved server may send it."""
+
+    async def respond(real_answer: Callable[[], Awaitable[bytes]], send: Send) -> None:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        body = compressor.compress(await real_answer()) + compressor.flush()
+        await _start(send, [*_JSON, (b"content-encoding", b"gzip")])
+        await send({"type": "http.response.body", "body": body})
+
+    return respond
+
+
 def raw(body: bytes) -> Responder:
     """Exactly `body`, as a 200 JSON answer."""
 

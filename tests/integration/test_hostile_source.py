@@ -32,12 +32,13 @@ from spacex_etl.pipeline import RunReport, run_etl
 from spacex_etl.replay import ReplayServer
 from spacex_etl.safe_text import MAX_ERROR_CHARS
 from spacex_etl.transform import is_absolute_url
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, REFERENCE_COUNTS
 from tests.hostile_source import (
     HostileSource,
     Responder,
     drip,
     gzip_bomb,
+    gzipped,
     oversize,
     raw,
     serving_hostile,
@@ -78,7 +79,12 @@ async def _snapshot(engine: AsyncEngine) -> dict[str, Any]:
             )
             for table in ("launches", "missions", "rockets")
         }
-        return {"counts": await read_url_counts(conn), "rows": rows}
+    return {"counts": await read_counts(engine), "rows": rows}
+
+
+async def read_counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return await read_url_counts(conn)
 
 
 async def _recorded_run(engine: AsyncEngine, run_id: int | None) -> Any:
@@ -125,6 +131,18 @@ async def test_a_hostile_response_fails_its_entity_within_the_budget_and_keeps_t
     assert cause in run.stats["launches"]["error"]
     assert run.stats["missions"]["error"] is None
     assert await _snapshot(engine) == before
+
+
+async def test_a_compressed_answer_is_read_whole(
+    engine: AsyncEngine, client: SpaceXClient, hostile: tuple[str, HostileSource]
+) -> None:
+    for entity in ("launches", "missions", "rockets"):
+        hostile[1].arm(entity, gzipped())
+
+    report = await _bounded_run(engine, client)
+
+    assert report.ok
+    assert await read_counts(engine) == REFERENCE_COUNTS
 
 
 def _first(entity: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -295,6 +313,7 @@ CLI = [sys.executable, "-m", "spacex_etl"]
 PROCESS_BUDGET_S = 15.0
 PROCESS_SLACK_S = 10.0  # interpreter start-up and imports, on a shared 2-core machine
 MAX_PEAK_RSS = 300 * 2**20
+FLAT_MARGIN = 64 * 2**20
 
 
 def _etl_env(database_url: str, api_url: str, **extra: str) -> dict[str, str]:
@@ -333,6 +352,8 @@ async def test_peak_memory_stays_flat_whatever_the_body_size(
         assert attacked.seconds < PROCESS_BUDGET_S + PROCESS_SLACK_S
         peaks = f"peak {attacked.peak_rss / 2**20:.0f} MiB, normal {normal.peak_rss / 2**20:.0f}"
         assert attacked.peak_rss < MAX_PEAK_RSS, peaks
+        # Flat: the body is cut at HTTP_MAX_RESPONSE_BYTES (8 MiB), however large it inflates.
+        assert attacked.peak_rss < normal.peak_rss + FLAT_MARGIN, peaks
         async with engine.connect() as conn:
             run = (await conn.execute(select(etl_runs).order_by(etl_runs.c.id.desc()))).first()
         assert run is not None

@@ -2,9 +2,9 @@
 
 httpx's own timeouts apply per phase, and its read timeout restarts with every byte: a server
 that drips one byte a second never trips it. Here the whole exchange (connect, headers, body)
-runs under one `asyncio.timeout`, and the body is read as a stream of *decoded* bytes, so a
-body larger than the cap (or a small gzip body that inflates past it) is cut off at the cap
-instead of filling memory.
+runs under one `asyncio.timeout`, and the body is read as a stream and decompressed here in
+bounded steps, so a body larger than the cap (or a small gzip body that inflates past it) is
+cut off at the cap instead of filling memory.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import zlib
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -38,25 +40,68 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None  # an HTTP date: rare enough that the backoff schedule will do
 
 
+# zlib window bits per Content-Encoding httpx asks for (gzip, deflate); None: as is.
+_WBITS: dict[str, int | None] = {
+    "": None,
+    "identity": None,
+    "gzip": zlib.MAX_WBITS | 16,
+    "x-gzip": zlib.MAX_WBITS | 16,
+    "deflate": zlib.MAX_WBITS,
+}
+
+
+class _Inflater:
+    """Decodes a body's Content-Encoding a bounded step at a time.
+
+    httpx inflates each network read whole: 64 KiB of a gzip bomb becomes 64 MiB at once. Here
+    no step yields more than the room left under the cap (plus one byte, to see it overflow).
+    """
+
+    def __init__(self, encoding: str, where: dict[str, Any]) -> None:
+        encoding = encoding.strip().lower()
+        if encoding not in _WBITS:
+            raise ProtocolError(f"unsupported Content-Encoding {encoding[:40]!r}", **where)
+        wbits = _WBITS[encoding]
+        self._inflate = zlib.decompressobj(wbits) if wbits is not None else None
+        self._where = where
+
+    def decode(self, data: bytes, room: int) -> Iterator[bytes]:
+        if self._inflate is None:
+            yield data
+            return
+        try:
+            while data:
+                out = self._inflate.decompress(data, room + 1)
+                room -= len(out)
+                yield out
+                if room < 0:
+                    return
+                data = self._inflate.unconsumed_tail
+        except zlib.error as error:
+            raise ProtocolError(f"body does not decompress: {error}", **self._where) from error
+
+
 async def _read_capped(
     response: httpx.Response, max_bytes: int, where: dict[str, Any], *, stop_at_limit: bool
 ) -> bytes:
     """The decoded body, up to `max_bytes`: past it, the first `max_bytes` if `stop_at_limit`,
     else ProtocolError."""
+    inflater = _Inflater(response.headers.get("Content-Encoding", ""), where)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > max_bytes and stop_at_limit:
+    async for raw in response.aiter_raw():
+        for chunk in inflater.decode(raw, max_bytes - size):
+            size += len(chunk)
             chunks.append(chunk)
+        if size <= max_bytes:
+            continue
+        if stop_at_limit:
             return b"".join(chunks)[:max_bytes]
-        if size > max_bytes:
-            raise ProtocolError(
-                f"response body passed the {max_bytes}-byte limit (HTTP_MAX_RESPONSE_BYTES)"
-                " while reading; rest not read",
-                **where,
-            )
-        chunks.append(chunk)
+        raise ProtocolError(
+            f"response body passed the {max_bytes}-byte limit (HTTP_MAX_RESPONSE_BYTES)"
+            " while reading; rest not read",
+            **where,
+        )
     return b"".join(chunks)
 
 
