@@ -64,10 +64,11 @@ def _source_id(record: Any) -> str | None:
     raw_id = record.get("id") if isinstance(record, dict) else None
     if raw_id is None or isinstance(raw_id, dict | list):
         return None
-    text = str(raw_id)
-    if len(text) > MAX_ID_CHARS or find_fault(text):
+    try:
+        text = str(raw_id)
+    except ValueError:  # an integer too long to print
         return None
-    return text
+    return None if len(text) > MAX_ID_CHARS or find_fault(text) else text
 
 
 def validate_record(entity: str, record: Any) -> SourceModel:
