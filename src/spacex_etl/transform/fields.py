@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BeforeValidator
 
@@ -50,25 +50,25 @@ UtcDatetime = Annotated[
 IsoDate = Annotated[date | None, BeforeValidator(_from_iso_text("date", date.fromisoformat))]
 
 
-# A host name: dot-separated labels of letters (any script), digits, '-' or '_'.
-_HOST_NAME = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?")
+# The authority of a URL: optional user info, then an IPv6 literal in brackets or a host name
+# (dot-separated labels of letters in any script, digits, '-' or '_'), then an optional port.
+_AUTHORITY = re.compile(
+    r"(?:.*@)?(?:\[(?P<ipv6>[^\]]+)\]|[\w-]+(?:\.[\w-]+)*\.?)(?::(?P<port>[0-9]{0,5}))?"
+)
 
 
-def _valid_host(parts: SplitResult) -> bool:
-    host = parts.hostname
-    if not host:
+def _valid_authority(netloc: str) -> bool:
+    match = _AUTHORITY.fullmatch(netloc)
+    if match is None:
         return False
-    if "[" in parts.netloc:
+    port, ipv6 = match.group("port"), match.group("ipv6")
+    if port and int(port) > 65535:
+        return False
+    if ipv6 is not None:
         try:
-            ipaddress.IPv6Address(host.split("%", 1)[0])
+            ipaddress.IPv6Address(ipv6.split("%", 1)[0])
         except ValueError:
             return False
-    elif not _HOST_NAME.fullmatch(host):
-        return False
-    try:
-        parts.port  # noqa: B018  (raises on a port that is not a number in range)
-    except ValueError:
-        return False
     return True
 
 
@@ -77,10 +77,11 @@ def is_absolute_url(value: str | None) -> bool:
     whitespace or control characters inside (surrounding blanks are tolerated); anything else,
     including what `urlsplit` cannot parse such as `http://[::1`, is not a URL."""
     value = value.strip() if value else None
-    if not value or any(char.isspace() or not char.isprintable() for char in value):
+    # Every whitespace character but the space itself is non-printable, as are controls.
+    if not value or " " in value or not value.isprintable():
         return False
     try:
         parts = urlsplit(value)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and _valid_host(parts)
+    return parts.scheme in ("http", "https") and _valid_authority(parts.netloc)
