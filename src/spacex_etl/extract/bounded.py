@@ -71,7 +71,8 @@ class _Inflater:
             return
         try:
             while data:
-                out = self._inflate.decompress(data, room + 1)
+                # max_length 0 would mean "no limit": never pass it.
+                out = self._inflate.decompress(data, max(room, 0) + 1)
                 room -= len(out)
                 yield out
                 if room < 0:
