@@ -11,8 +11,8 @@ MAX_LOG_MESSAGE_CHARS = 8_000
 
 
 class OneLineFormatter(logging.Formatter):
-    """Escapes control characters in the message, so text from the source cannot forge a log
-    line, and cuts a message over MAX_LOG_MESSAGE_CHARS."""
+    """One record, one line: control characters in the message and in a traceback are escaped,
+    so text from the source cannot forge a log line; a message over MAX_LOG_MESSAGE_CHARS is cut."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         message = loggable(record.message)
@@ -21,6 +21,10 @@ class OneLineFormatter(logging.Formatter):
             message = f"{message[:MAX_LOG_MESSAGE_CHARS]}… [{cut} more characters]"
         record.message = message
         return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # A traceback may quote the source too (an exception's message): it stays on the line.
+        return loggable(super().format(record))
 
 
 def configure_logging(level: str) -> None:

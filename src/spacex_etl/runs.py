@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, computed_field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacex_etl.db.tables import etl_runs
 from spacex_etl.safe_text import storable_text
+
+# Error texts quote the source: bounded and storable however they are set.
+ErrorText = Annotated[str | None, AfterValidator(lambda value: value and storable_text(value))]
 
 RunStatus = Literal["running", "success", "partial", "failed", "interrupted"]
 
@@ -18,7 +21,7 @@ RunStatus = Literal["running", "success", "partial", "failed", "interrupted"]
 class EntityStats(BaseModel):
     """What one run did to one entity type."""
 
-    # `error` quotes the source: bounded and storable however it is set.
+    # `error` is set after construction: validate it then too.
     model_config = ConfigDict(validate_assignment=True)
 
     fetched: int = 0
@@ -29,12 +32,7 @@ class EntityStats(BaseModel):
     rejected: int = 0
     non_url_values: int = 0
     duration_s: float = 0.0
-    error: str | None = None
-
-    @field_validator("error")
-    @classmethod
-    def _storable(cls, value: str | None) -> str | None:
-        return value and storable_text(value)
+    error: ErrorText = None
 
 
 class Run(BaseModel):
@@ -45,7 +43,7 @@ class Run(BaseModel):
     finished_at: datetime | None
     status: RunStatus
     stats: dict[str, EntityStats]
-    error: str | None
+    error: ErrorText  # rows stored before errors were bounded are served bounded too
 
     @computed_field  # type: ignore[prop-decorator]
     @property

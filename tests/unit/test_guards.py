@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from decimal import Decimal
 
 import orjson
@@ -99,3 +100,17 @@ def test_a_log_line_stays_one_line_and_bounded() -> None:
     assert line == r"WARNING rejected id 7\n2026-01-01 00:00:00 ERROR spacex_etl: forged\r\u2028"
     huge = logging.LogRecord("t", logging.WARNING, "", 0, "x" * 10**6, None, None)
     assert len(formatter.format(huge)) < MAX_LOG_MESSAGE_CHARS + 100
+
+
+def test_a_traceback_quoting_the_source_stays_on_its_line() -> None:
+    formatter = OneLineFormatter("%(levelname)s %(message)s")
+    try:
+        raise ValueError("bad value\nERROR forged")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, "", 0, "failed", None, sys.exc_info())
+
+    line = formatter.format(record)
+
+    assert "\n" not in line
+    assert "Traceback" in line
+    assert "ValueError: bad value\\nERROR forged" in line
