@@ -160,12 +160,9 @@ async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float)
                     group.create_task(_guarded(engine, client, entity, run_id, deadline))
                     for entity in ENTITIES
                 ]
-        except asyncio.CancelledError as cancel:
-            cause = str(cancel) or "cancelled"
-            await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, cause))
-            raise
-        except BaseException as error:  # KeyboardInterrupt, SystemExit: recorded, then raised
-            cause = f"interrupted: {type(error).__name__}: {error}"
+        except BaseException as error:  # cancelled (SIGTERM...), KeyboardInterrupt, SystemExit
+            cancelled = isinstance(error, asyncio.CancelledError)
+            cause = (str(error) or "cancelled") if cancelled else f"interrupted: {error!r}"
             await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, cause))
             raise
         results = [task.result() for task in tasks]
