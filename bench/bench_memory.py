@@ -3,26 +3,23 @@ replay server in another process. Extract streams pages into one COPY, so it sho
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from typing import Any
 
-from bench.common import BenchContext, child_env, free_port, fresh_database, print_table, wait_http
+from bench.common import (
+    BenchContext,
+    child_env,
+    etl_process,
+    free_port,
+    fresh_database,
+    print_table,
+    start_replay_worker,
+    wait_http,
+)
 
 FULL_SIZES, QUICK_SIZES = (10_000, 1_000_000), (200, 2_000)
 PAGE_SIZE = 1_000
 TARGET_RATIO = 1.5
-
-
-# A child forked from this bench process (gigabytes of synthetic rows by now) would report our
-# pages as its peak: Linux carries the pre-exec high-water mark over into `ru_maxrss`. A small
-# launcher in between starts the ETL from a clean process and reports the ETL's own peak.
-_LAUNCHER = """
-import resource, subprocess, sys
-code = subprocess.call(sys.argv[1:], stdout=sys.stderr)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
-"""
 
 
 def _etl_peak_rss(database_url: str, api_url: str) -> tuple[int, float, int]:
@@ -35,24 +32,11 @@ def _etl_peak_rss(database_url: str, api_url: str) -> tuple[int, float, int]:
         ETL_RUN_BUDGET_SECONDS="7200",
         LOG_LEVEL="WARNING",
     )
-    started = time.perf_counter()
-    launched = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "spacex_etl", "etl"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    peak_kib, code = (int(field) for field in launched.stdout.split())
-    if code != 0:
+    etl = etl_process(env)
+    if etl.exit_code != 0:
         # A failed run still shows its peak; say why it failed rather than hide the figure.
-        print(f"spacex-etl etl exited {code}:\n{launched.stderr}", file=sys.stderr)
-    return peak_kib * 1024, time.perf_counter() - started, code
-
-
-def _start_replay(launches: int, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "bench.replay_worker", "--launches", str(launches)]
-    return subprocess.Popen([*command, "--port", str(port)], env=child_env())
+        print(f"spacex-etl etl exited {etl.exit_code}:\n{etl.output}", file=sys.stderr)
+    return etl.peak_rss, etl.seconds, etl.exit_code
 
 
 async def run(ctx: BenchContext) -> dict[str, Any]:
@@ -60,7 +44,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for size in sizes:
         port = free_port()
-        replay = _start_replay(size, port)
+        replay = start_replay_worker(size, port)
         try:
             wait_http(f"http://127.0.0.1:{port}/health", timeout_s=600)
             async with fresh_database(ctx.admin_url, "memory") as url:

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -173,6 +174,47 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def start_replay_worker(launches: int, port: int) -> subprocess.Popen[bytes]:
+    """A replay server process serving `launches` synthetic launches (0: the recorded data)."""
+    command = [sys.executable, "-m", "bench.replay_worker", "--launches", str(launches)]
+    return subprocess.Popen([*command, "--port", str(port)], env=child_env())
+
+
+# A child forked from a bench process (gigabytes of synthetic rows by then) would report our
+# pages as its peak: Linux carries the pre-exec high-water mark over into `ru_maxrss`. A small
+# launcher in between starts the ETL from a clean process and reports the ETL's own peak.
+_LAUNCHER = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:], stdout=sys.stderr)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EtlProcess:
+    """One `spacex-etl etl` process: its peak RSS (bytes), wall time, exit code and output."""
+
+    peak_rss: int
+    seconds: float
+    exit_code: int
+    output: str
+
+
+def etl_process(env: dict[str, str], timeout_s: float | None = None) -> EtlProcess:
+    """Run `spacex-etl etl` with `env` through the launcher."""
+    started = time.perf_counter()
+    launched = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "spacex_etl", "etl"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout_s,
+    )
+    peak_kib, code = (int(field) for field in launched.stdout.split())
+    return EtlProcess(peak_kib * 1024, time.perf_counter() - started, code, launched.stderr)
 
 
 # --- output -------------------------------------------------------------------------------

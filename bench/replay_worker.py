@@ -16,10 +16,10 @@ from spacex_etl.replay import ReplayState, create_app
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--launches", type=int, required=True)
+    parser.add_argument("--launches", type=int, required=True, help="0: the recorded data")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    state = ReplayState(launches=synthetic_v3(args.launches))
+    state = ReplayState(launches=synthetic_v3(args.launches)) if args.launches else ReplayState()
     # The first page sorts the whole dataset; do it now, not inside the measured run.
     state.datasets.launches.ordered("flight_number", descending=False)
     uvicorn.run(

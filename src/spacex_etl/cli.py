@@ -69,7 +69,7 @@ async def _scheduled_etl(
 
 
 def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
-    engine = create_engine(url)
+    engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
     application = create_app(
         engine,
         stale_after_s=settings.stale_after_s,
@@ -126,7 +126,7 @@ def scheduler() -> None:
     """Run the ETL every ETL_INTERVAL_SECONDS until SIGTERM or Ctrl-C."""
 
     async def main(settings: Settings, url: str) -> None:
-        engine = create_engine(url)
+        engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
         try:
             async with _scheduled_etl(settings, engine):
                 await _until_signalled()
@@ -163,12 +163,30 @@ def _print_notes(stats: EntityStats, indent: str = " " * 11) -> None:
         typer.echo(f"{indent}warning {count} x {message}")
 
 
+def _cancel_on_signals(received: list[signal.Signals]) -> None:
+    """SIGINT / SIGTERM cancel the running task, so a run in progress is recorded interrupted."""
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("signals can only cancel a running task")
+    loop = asyncio.get_running_loop()
+
+    def interrupt(signum: signal.Signals) -> None:
+        received.append(signum)
+        task.cancel(f"interrupted by {signum.name}")
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupt, signum)
+
+
 @app.command()
 def etl() -> None:
-    """Run the ETL once; exit 0 on success, 1 on failure or partial success, 75 if skipped."""
+    """Run the ETL once; exit 0 on success, 1 on failure or partial success, 75 if skipped;
+    on SIGINT / SIGTERM the run is recorded interrupted and the exit code is 128 + signal."""
+    received: list[signal.Signals] = []
 
     async def main(settings: Settings, url: str) -> RunReport:
-        engine = create_engine(url)
+        _cancel_on_signals(received)
+        engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
         try:
             await _require_schema(engine)
             async with etl_service(settings, engine) as service:
@@ -177,7 +195,13 @@ def etl() -> None:
             await engine.dispose()
 
     with _command() as (settings, url):
-        report = asyncio.run(main(settings, url))
+        try:
+            report = asyncio.run(main(settings, url))
+        except asyncio.CancelledError:
+            if not received:
+                raise
+            typer.echo(f"interrupted by {received[0].name}", err=True)
+            raise typer.Exit(128 + received[0]) from None
     if report.skipped:
         typer.echo("skipped: another ETL run holds the lock", err=True)
         raise typer.Exit(EXIT_SKIPPED)

@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacex_etl.db.tables import etl_runs
 from spacex_etl.entities import Entity
+from spacex_etl.safe_text import storable_text
+
+# Error texts quote the source: bounded and storable however they are set.
+ErrorText = Annotated[str | None, AfterValidator(lambda value: value and storable_text(value))]
 
 RunStatus = Literal["running", "success", "partial", "failed", "interrupted"]
 
 
 class EntityStats(BaseModel):
     """What one run did to one entity type."""
+
+    # `error` is set after construction: validate it then too.
+    model_config = ConfigDict(validate_assignment=True)
 
     fetched: int = 0
     inserted: int = 0
@@ -29,7 +36,7 @@ class EntityStats(BaseModel):
     # Source round trips this entity's list took.
     requests: int = 0
     duration_s: float = 0.0
-    error: str | None = None
+    error: ErrorText = None
     # Rejected records by reason, and GraphQL errors that came with the data, by message.
     reject_reasons: dict[str, int] = Field(default_factory=dict)
     warnings: dict[str, int] = Field(default_factory=dict)
@@ -43,7 +50,7 @@ class Run(BaseModel):
     finished_at: datetime | None
     status: RunStatus
     stats: dict[str, EntityStats]
-    error: str | None
+    error: ErrorText  # rows stored before errors were bounded are served bounded too
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -81,7 +88,9 @@ async def finish_run(
     stats: Mapping[Entity, EntityStats],
     error: str | None = None,
 ) -> None:
+    """Close the run. Errors quote the source: each is stored bounded and storable."""
     payload: dict[str, Any] = {name: s.model_dump() for name, s in stats.items()}
+    error = error and storable_text(error)
     async with engine.begin() as conn:
         await conn.execute(
             update(etl_runs)

@@ -54,6 +54,6 @@ async def scheduled(
     finally:
         scheduler.shutdown(wait=False)
         for task in list(running):
-            task.cancel()
+            task.cancel("interrupted: the scheduler is shutting down")
         await asyncio.gather(*running, return_exceptions=True)
         _log.info("scheduler stopped")

@@ -64,6 +64,8 @@ async def etl_service(
             page_size=settings.page_size,
             max_records=settings.source_max_records,
             retry=RetryPolicy(attempts=settings.http_retry_attempts),
+            request_timeout_s=settings.http_timeout_seconds,
+            max_response_bytes=settings.http_max_response_bytes,
         )
         limits = LoadLimits(
             max_delete_fraction=settings.etl_max_delete_fraction,

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, HttpUrl, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from spacex_etl.extract.bounded import DEFAULT_MAX_RESPONSE_BYTES
+
 
 class Settings(BaseSettings):
     """Every knob of the service; `.env.example` documents each one."""
@@ -47,6 +49,11 @@ class Settings(BaseSettings):
     )
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     http_retry_attempts: int = Field(default=5, ge=1, le=50)
+    http_max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES,
+        ge=1024,
+        description="Largest response body (decoded) accepted from the source.",
+    )
     etl_run_budget_seconds: float | None = Field(
         default=None,
         gt=0,
@@ -64,6 +71,12 @@ class Settings(BaseSettings):
     @property
     def run_budget_s(self) -> float:
         return self.etl_run_budget_seconds or 0.8 * self.etl_interval_seconds
+
+    @property
+    def statement_timeout_s(self) -> float:
+        """Server-side limit of one SQL statement of the ETL: the run budget bounds the COPY
+        that streams during extraction; the slack leaves the merge after it time to finish."""
+        return self.run_budget_s + 30.0
 
     @property
     def stale_after_s(self) -> float:

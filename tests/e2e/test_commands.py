@@ -197,6 +197,7 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
         stored = await conn.scalar(text("SELECT count(*) FROM launches"))
         locks = await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
     assert run.status == "interrupted"
+    assert run.error == "interrupted: the scheduler is shutting down"
     assert stored == 0
     assert locks == 0
 

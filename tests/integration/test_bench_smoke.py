@@ -76,3 +76,9 @@ def test_live_profile_costs_one_round_trip_per_entity_at_the_default_page_size(
     # The old page size costs more: 5 launches pages, or 3 with the 2023 bug's whole-list check.
     assert by_case[("current", 50)]["requests"]["launches"] == 5
     assert by_case[("2023", 50)]["requests"]["launches"] == 3
+
+
+def test_guards_reports_a_normal_runs_time_and_memory(results: dict[str, dict[str, Any]]) -> None:
+    [recorded] = results["guards"]["sizes"]
+    assert recorded["after"]["run_s"] > 0
+    assert recorded["after"]["peak_rss_mib"] > 0

@@ -304,3 +304,17 @@ async def test_a_few_rejects_under_the_limit_load_the_rest(
 
     assert report.status == "success"
     assert (report.stats["launches"].inserted, report.stats["launches"].rejected) == (195, 10)
+
+
+async def test_one_bad_record_is_never_contract_drift_however_short_the_list(
+    engine: AsyncEngine, replay: ReplayServer
+) -> None:
+    # 1 of 4 rockets is 25%, past the 10% limit: still one record's problem, not a changed contract.
+    replay.state.add_fault(
+        {"kind": "mutate_record", "entity": "rockets", "id": "falcon1", "set": {"active": "yes"}}
+    )
+
+    report = await _run(engine, replay.url)
+
+    assert report.status == "success"
+    assert (report.stats["rockets"].inserted, report.stats["rockets"].rejected) == (3, 1)

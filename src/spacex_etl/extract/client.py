@@ -15,15 +15,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import orjson
 
 from spacex_etl.entities import Entity
 from spacex_etl.errors import (
     ProtocolError,
     QueryError,
-    RateLimitedError,
     SourceError,
     SourceUnavailableError,
+)
+from spacex_etl.extract.bounded import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    post_json,
 )
 from spacex_etl.extract.queries import page_query, whole_list_query
 from spacex_etl.extract.retry import RetryPolicy, Sleep, retrying
@@ -34,14 +37,6 @@ _log = logging.getLogger(__name__)
 _WARNING_CHARS = 300
 _MAX_WARNINGS = 20
 _INDEX = re.compile(r"\.\d+(?=\.|$)")
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: rare enough that the backoff schedule will do
 
 
 def _describe(error: Any) -> str:
@@ -143,6 +138,8 @@ class SpaceXClient:
         max_records: int = 2_000_000,
         retry: RetryPolicy | None = None,
         sleep: Sleep | None = None,
+        request_timeout_s: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._http = http
         self.url = url
@@ -150,6 +147,9 @@ class SpaceXClient:
         self.max_records = max_records
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        # Wall-clock limit of one whole request; by default the HTTP client's read timeout.
+        self.request_timeout_s = request_timeout_s or http.timeout.read or DEFAULT_REQUEST_TIMEOUT_S
+        self.max_response_bytes = max_response_bytes
 
     def extract(self, entity: Entity, *, deadline: float) -> ListExtraction:
         """The pages of `entity`; `deadline` is a `time.monotonic()` instant."""
@@ -173,7 +173,8 @@ class SpaceXClient:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _request(self, entity: Entity, offset: int | None, *, deadline: float) -> Any:
-        """One POST, answered by a JSON document or a typed error."""
+        """One POST, answered within its time and size bounds by a JSON document, or a typed
+        error (see `bounded.post_json`)."""
         where: dict[str, Any] = {"entity": entity, "offset": offset}
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -185,31 +186,14 @@ class SpaceXClient:
                 "query": page_query(entity),
                 "variables": {"limit": self.page_size, "offset": offset},
             }
-        # The client's own timeout applies per phase; never wait past the run's deadline.
-        timeout = self._http.timeout
-        if timeout.read is None or timeout.read > remaining:
-            timeout = httpx.Timeout(remaining)
-        try:
-            response = await self._http.post(self.url, json=body, timeout=timeout)
-        except httpx.TimeoutException as error:
-            raise SourceUnavailableError(f"timed out: {error!r}", **where) from error
-        except httpx.TransportError as error:
-            raise SourceUnavailableError(f"connection failed: {error!r}", **where) from error
-        status = response.status_code
-        if status == 429:
-            raise RateLimitedError(
-                "rate limited", retry_after=_retry_after(response), status=status, **where
-            )
-        if status >= 500:
-            raise SourceUnavailableError("server error", status=status, **where)
-        if status != 200:
-            raise SourceError(f"unexpected status: {response.text[:200]!r}", status=status, **where)
-        try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as error:
-            raise ProtocolError(
-                f"body is not JSON ({response.headers.get('content-type')}): {error}", **where
-            ) from error
+        return await post_json(
+            self._http,
+            self.url,
+            body,
+            timeout_s=min(self.request_timeout_s, remaining),
+            max_bytes=self.max_response_bytes,
+            where=where,
+        )
 
 
 def _page_of(document: Any, entity: Entity, offset: int | None) -> tuple[list[Any], list[Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -34,7 +36,11 @@ def _utc_datetime(text: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("date-time has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00: in UTC it falls before year 1.
+        raise ValueError("date-time is out of range once converted to UTC") from None
 
 
 OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
@@ -44,9 +50,38 @@ UtcDatetime = Annotated[
 IsoDate = Annotated[date | None, BeforeValidator(_from_iso_text("date", date.fromisoformat))]
 
 
-def is_absolute_url(value: str | None) -> bool:
-    """The counting rule of the data mart: an absolute http(s) URL, nothing else."""
-    if not value:
+# The authority of a URL: optional user info, then an IPv6 literal in brackets or a host name
+# (dot-separated labels of letters in any script, digits, '-' or '_'), then an optional port.
+_AUTHORITY = re.compile(
+    r"(?:.*@)?(?:\[(?P<ipv6>[^\]]+)\]|[\w-]+(?:\.[\w-]+)*\.?)(?::(?P<port>[0-9]{0,5}))?"
+)
+
+
+def _valid_authority(netloc: str) -> bool:
+    match = _AUTHORITY.fullmatch(netloc)
+    if match is None:
         return False
-    parts = urlsplit(value.strip())
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    port, ipv6 = match.group("port"), match.group("ipv6")
+    if port and int(port) > 65535:
+        return False
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6.split("%", 1)[0])
+        except ValueError:
+            return False
+    return True
+
+
+def is_absolute_url(value: str | None) -> bool:
+    """The counting rule of the data mart: an absolute http(s) URL with a valid host and no
+    whitespace or control characters inside (surrounding blanks are tolerated); anything else,
+    including what `urlsplit` cannot parse such as `http://[::1`, is not a URL."""
+    value = value.strip() if value else None
+    # Every whitespace character but the space itself is non-printable, as are controls.
+    if not value or " " in value or not value.isprintable():
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and _valid_authority(parts.netloc)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from spacex_etl.db.tables import SOURCE_TABLES
@@ -16,6 +15,14 @@ from spacex_etl.entities import Entity
 from spacex_etl.errors import RecordRejectedError
 from spacex_etl.transform.fields import is_absolute_url
 from spacex_etl.transform.models import MODELS, SourceModel
+from spacex_etl.transform.sanitize import (
+    MAX_ID_CHARS,
+    UnstorableRecordError,
+    canonical_json,
+    check_row,
+    fallback_json,
+    find_fault,
+)
 
 # Filled by `transform_page` itself; the model's `row()` gives every other staged column.
 BOOKKEEPING_COLUMNS = ("url_count", "raw", "content_hash")
@@ -69,10 +76,22 @@ def _reason(error: ValidationError) -> str:
     )
 
 
+def _source_id(record: Any) -> str | None:
+    """The record's id as text, or None when it could match no stored row (and so is unsafe
+    to store or to look up: a NUL, a lone surrogate, absurd length)."""
+    raw_id = record.get("id") if isinstance(record, dict) else None
+    if raw_id is None or isinstance(raw_id, dict | list):
+        return None
+    try:
+        text = str(raw_id)
+    except ValueError:  # an integer too long to print
+        return None
+    return None if len(text) > MAX_ID_CHARS or find_fault(text) else text
+
+
 def validate_record(entity: Entity, record: Any) -> SourceModel:
     """The record as its model, or RecordRejectedError saying why not."""
-    raw_id = record.get("id") if isinstance(record, dict) else None
-    source_id = str(raw_id) if raw_id is not None else None
+    source_id = _source_id(record)
     if not isinstance(record, dict):
         reason = f"record is {type(record).__name__}, not an object"
         raise RecordRejectedError(reason, entity=entity, source_id=source_id)
@@ -83,28 +102,40 @@ def validate_record(entity: Entity, record: Any) -> SourceModel:
         raise RecordRejectedError(reason, entity=entity, source_id=source_id) from error
 
 
+def _rejected(record: Any, reason: str, canonical: bytes | None) -> Rejected:
+    payload = canonical if canonical is not None else fallback_json(record)
+    return Rejected(
+        source_id=_source_id(record),
+        reason=reason,
+        payload=payload.decode(),
+        payload_hash=_digest(payload),
+    )
+
+
 def transform_page(entity: Entity, records: Sequence[Any]) -> TransformedPage:
+    """Rows of the records that pass, and a reject (with its reason) for each that does not.
+
+    Whatever goes wrong with one record, its exception ends here: it costs that record only.
+    """
     page = TransformedPage()
     for record in records:
-        # Sorted keys make the hash independent of the source's field order.
-        canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-        raw = canonical.decode()
+        canonical: bytes | None = None
         try:
+            # Sorted keys make the hash independent of the source's field order.
+            canonical = canonical_json(record)
             parsed = validate_record(entity, record)
-        except RecordRejectedError as error:
-            page.rejected.append(
-                Rejected(
-                    source_id=error.source_id,
-                    reason=str(error.args[0]),
-                    payload=raw,
-                    payload_hash=_digest(canonical),
-                )
-            )
+            row = parsed.row()
+            check_row(entity, row)
+            urls = parsed.url_values()
+        except (RecordRejectedError, UnstorableRecordError) as error:
+            page.rejected.append(_rejected(record, str(error.args[0]), canonical))
             continue
-        urls = parsed.url_values()
+        except Exception as error:  # any fault of one record costs that record only
+            reason = f"could not be transformed: {type(error).__name__}: {error}"
+            page.rejected.append(_rejected(record, reason, canonical))
+            continue
         url_count = sum(1 for value in urls if is_absolute_url(value))
         page.non_url_values += sum(1 for value in urls if value) - url_count
-        row = parsed.row()
-        row.update(url_count=url_count, raw=raw, content_hash=_digest(canonical))
+        row.update(url_count=url_count, raw=canonical.decode(), content_hash=_digest(canonical))
         page.rows.append(tuple(row[name] for name in columns(entity)))
     return page
