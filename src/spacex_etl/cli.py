@@ -1,4 +1,4 @@
-"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs."""
+"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs | token."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import runs
+from spacex_etl import runs, token_cli
 from spacex_etl.api import create_app
+from spacex_etl.api.security import ApiSecurity
+from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.api.url_count_cache import UrlCountCache
 from spacex_etl.db import migrate as migrations
 from spacex_etl.db.embedded import embedded_postgres
@@ -24,10 +26,14 @@ from spacex_etl.db.url import driver_dsn
 from spacex_etl.logging import configure_logging
 from spacex_etl.pipeline import RunReport
 from spacex_etl.scheduler import scheduled
-from spacex_etl.service import etl_service
+from spacex_etl.service import EtlService, etl_service
 from spacex_etl.settings import Settings, get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Tracebacks never print local variables: they hold settings, URLs and passwords.
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False
+)
+app.add_typer(token_cli.app, name="token")
 _log = logging.getLogger("spacex_etl")
 
 EXIT_FAILED = 1
@@ -55,26 +61,40 @@ def _command() -> Iterator[tuple[Settings, str]]:
 @asynccontextmanager
 async def _scheduled_etl(
     settings: Settings, engine: AsyncEngine, *, migrate_url: str | None = None
-) -> AsyncIterator[None]:
+) -> AsyncIterator[EtlService]:
     # alembic runs its own event loop: give it a thread.
     prepare = (lambda: asyncio.to_thread(migrations.upgrade, migrate_url)) if migrate_url else None
     async with (
         etl_service(settings, engine, prepare) as service,
         scheduled(service.tick, settings.etl_interval_seconds),
     ):
-        yield
+        yield service
 
 
 def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
     engine = create_engine(url)
+    trigger = RunTrigger()
+
+    @asynccontextmanager
+    async def background() -> AsyncIterator[None]:
+        # POST /etl/runs runs in this process: with the scheduler's service, or (api only) with
+        # one of its own; the advisory lock keeps it exclusive with every scheduler.
+        async with (
+            _scheduled_etl(settings, engine, migrate_url=url)
+            if with_scheduler
+            else etl_service(settings, engine)
+        ) as service:
+            trigger.runner = service
+            yield
+
     application = create_app(
         engine,
         stale_after_s=settings.stale_after_s,
         url_counts=UrlCountCache(driver_dsn(url)),
-        background=(
-            (lambda: _scheduled_etl(settings, engine, migrate_url=url)) if with_scheduler else None
-        ),
+        background=background,
         on_shutdown=engine.dispose,
+        security=ApiSecurity.from_settings(settings),
+        trigger=trigger,
     )
     uvicorn.run(
         application,

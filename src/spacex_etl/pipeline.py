@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,11 +121,18 @@ def _status(stats: Sequence[EntityStats]) -> RunStatus:
     return "failed" if failed == len(stats) else "partial"
 
 
-async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float) -> RunReport:
+async def run_etl(
+    engine: AsyncEngine,
+    client: SpaceXClient,
+    *,
+    budget_s: float,
+    on_start: Callable[[int], object] | None = None,
+) -> RunReport:
     """Run once, unless another process is running.
 
     Source and load faults are recorded, not raised; `budget_s` bounds the run, retries
-    included. Only a database that cannot record the run at all raises.
+    included. Only a database that cannot record the run at all raises. `on_start` gets the
+    run id as soon as the run is recorded (the API answers a trigger with it).
     """
     started = time.perf_counter()
     deadline = time.monotonic() + budget_s
@@ -134,6 +141,8 @@ async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float)
             _log.info("skipped: another ETL run holds the lock")
             return RunReport(run_id=None, status=None)
         run_id = await runs.start_run(engine)
+        if on_start is not None:
+            on_start(run_id)
         try:
             results = await asyncio.gather(
                 *(_load_entity(engine, client, entity, run_id, deadline) for entity in ENTITIES)

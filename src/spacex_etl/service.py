@@ -28,8 +28,10 @@ class EtlService:
     # here, so a database that is down at start-up delays the schema instead of the process).
     prepare: Callable[[], Awaitable[None]] | None = None
 
-    async def run_once(self) -> RunReport:
-        return await run_etl(self.engine, self.source, budget_s=self.run_budget_s)
+    async def run_once(self, *, on_start: Callable[[int], object] | None = None) -> RunReport:
+        return await run_etl(
+            self.engine, self.source, budget_s=self.run_budget_s, on_start=on_start
+        )
 
     async def tick(self) -> None:
         """One scheduled run: a database outage is logged, and the next tick tries again."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, HttpUrl, field_validator
+import limits
+from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     """Every knob of the service; `.env.example` documents each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Errors name the setting, never echo its value: it may be a password or a key.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     database_url: str | None = Field(
         default=None,
@@ -41,6 +44,35 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
 
+    # Auth (JWT). HS256 signs and checks with JWT_SECRET; RS256 checks with the public key
+    # and signs (`spacex-etl token create`) with the private key. No key: admin endpoints 503.
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key, at least 32 bytes (e.g. `openssl rand -hex 32`)."
+    )
+    jwt_public_key_file: Path | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_issuer: str = "spacex-etl"
+    jwt_audience: str = "spacex-etl-api"
+    api_require_token_for_reads: bool = Field(
+        default=False, description="Read endpoints (data mart, runs, metrics) need a token too."
+    )
+    # Edge safety in the app itself (with or without nginx in front).
+    rate_limit: str = Field(
+        default="50/second",
+        description="Requests per client address (limits syntax, e.g. 600/minute); empty: off.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, description="Shared rate-limit counters for several API replicas."
+    )
+    cors_allow_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS; empty: CORS off."
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",
+    )
+
     @property
     def run_budget_s(self) -> float:
         return self.etl_run_budget_seconds or 0.8 * self.etl_interval_seconds
@@ -53,6 +85,31 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("jwt_secret", "redis_url", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("jwt_public_key_file", "jwt_private_key_file", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        if value.strip():
+            limits.parse(value)  # ValueError names the bad string
+        return value.strip()
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 3.2: an HS256 key must be at least as long as the hash (32 bytes).
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        return value
 
 
 @lru_cache(maxsize=1)
