@@ -95,6 +95,7 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
         on_shutdown=engine.dispose,
         security=ApiSecurity.from_settings(settings),
         trigger=trigger,
+        access_log=settings.access_log,
     )
     uvicorn.run(
         application,

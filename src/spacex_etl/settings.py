@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     cors_allow_origins: str = Field(
         default="", description="Comma-separated origins allowed by CORS; empty: CORS off."
     )
+    access_log: bool = Field(default=True, description="One log line per HTTP request.")
     trusted_proxies: str = Field(
         default="127.0.0.1",
         description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",

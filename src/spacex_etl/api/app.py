@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api.auth import AUTH_RESPONSES, require_reader
 from spacex_etl.api.errors import install_error_handlers
+from spacex_etl.api.middleware import install_middleware
 from spacex_etl.api.routes import admin, data_mart, health, runs
 from spacex_etl.api.security import ApiSecurity
 from spacex_etl.api.trigger import RunTrigger
@@ -28,11 +29,13 @@ def create_app(
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     security: ApiSecurity | None = None,
     trigger: RunTrigger | None = None,
+    access_log: bool = False,
 ) -> FastAPI:
     """`url_counts` serves the data mart from memory (followed while the app runs);
     `background` runs for the app's lifetime (the scheduler, in the all-in-one command);
     `security` holds token keys, rate limit and CORS (default: see `ApiSecurity`);
-    `trigger` starts runs for `POST /etl/runs` (None: that endpoint answers 503)."""
+    `trigger` starts runs for `POST /etl/runs` (None: that endpoint answers 503);
+    `access_log` logs one line per request."""
     security = security or ApiSecurity()
 
     @asynccontextmanager
@@ -65,6 +68,7 @@ def create_app(
     app.state.token_keys = security.token_keys
     app.state.trigger = trigger
     install_error_handlers(app)
+    install_middleware(app, security, access_log=access_log)
     app.include_router(health.router)  # probes stay public
     app.include_router(admin.router)
     for module in (data_mart, runs):
