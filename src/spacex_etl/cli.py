@@ -24,6 +24,7 @@ from spacex_etl.db.embedded import embedded_postgres
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.logging import configure_logging
+from spacex_etl.observability import metrics
 from spacex_etl.pipeline import RunReport
 from spacex_etl.scheduler import scheduled
 from spacex_etl.service import EtlService, etl_service
@@ -152,6 +153,8 @@ def scheduler() -> None:
             await engine.dispose()
 
     with _command() as (settings, url):
+        if settings.metrics_port:
+            metrics.serve_metrics(settings.api_host, settings.metrics_port)
         asyncio.run(main(settings, url))
 
 

@@ -22,6 +22,7 @@ from spacex_etl import load, runs
 from spacex_etl.db.tables import ENTITIES
 from spacex_etl.errors import DATABASE_ERRORS, EtlError, LoadError
 from spacex_etl.extract import SpaceXClient
+from spacex_etl.observability import metrics
 from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
 
@@ -139,6 +140,7 @@ async def run_etl(
     async with _exclusive(engine) as locked:
         if not locked:
             _log.info("skipped: another ETL run holds the lock")
+            metrics.record_run("skipped", 0.0, {})
             return RunReport(run_id=None, status=None)
         run_id = await runs.start_run(engine)
         if on_start is not None:
@@ -148,6 +150,7 @@ async def run_etl(
                 *(_load_entity(engine, client, entity, run_id, deadline) for entity in ENTITIES)
             )
         except asyncio.CancelledError:
+            metrics.record_run("interrupted", time.perf_counter() - started, {})
             await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, "cancelled"))
             raise
         stats = dict(zip(ENTITIES, results, strict=True))
@@ -155,6 +158,7 @@ async def run_etl(
         errors = "; ".join(s.error for s in results if s.error) or None
         await runs.finish_run(engine, run_id, status, stats, errors)
     report = RunReport(run_id, status, stats, round(time.perf_counter() - started, 3))
+    metrics.record_run(status, report.duration_s, stats)
     _log.info("run %d %s in %.2fs: %s", run_id, status, report.duration_s, _summary(stats))
     return report
 

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     cors_allow_origins: str = Field(
         default="", description="Comma-separated origins allowed by CORS; empty: CORS off."
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="`spacex-etl scheduler` serves /metrics here; 0: off.",
+    )
     access_log: bool = Field(default=True, description="One log line per HTTP request.")
     trusted_proxies: str = Field(
         default="127.0.0.1",

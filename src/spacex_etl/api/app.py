@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacex_etl.api.auth import AUTH_RESPONSES, require_reader
 from spacex_etl.api.errors import install_error_handlers
 from spacex_etl.api.middleware import install_middleware
-from spacex_etl.api.routes import admin, data_mart, health, runs
+from spacex_etl.api.routes import admin, data_mart, health, metrics, runs
 from spacex_etl.api.security import ApiSecurity
 from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.api.url_count_cache import UrlCountCache
@@ -71,7 +71,7 @@ def create_app(
     install_middleware(app, security, access_log=access_log)
     app.include_router(health.router)  # probes stay public
     app.include_router(admin.router)
-    for module in (data_mart, runs):
+    for module in (data_mart, runs, metrics):
         if security.reads_need_token:
             reader = [Depends(require_reader)]
             app.include_router(module.router, dependencies=reader, responses=AUTH_RESPONSES)

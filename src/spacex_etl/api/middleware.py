@@ -1,5 +1,6 @@
 """Edge safety inside the app, so it holds without nginx too: request ids, security headers,
-CORS (only when configured), a per-client rate limit and one access-log line per request.
+CORS (only when configured), a per-client rate limit; and per request, HTTP metrics and one
+access-log line.
 
 Pure ASGI middlewares (no BaseHTTPMiddleware): they add a few dict operations per request,
 not a task and a stream copy each.
@@ -25,6 +26,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacex_etl.api.security import ApiSecurity
+from spacex_etl.observability import metrics
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # What we accept from a client or proxy as its request id: nginx's $request_id (32 hex) and
@@ -52,26 +54,54 @@ def _valid_request_id(value: str) -> bool:
     return _REQUEST_ID.match(value) is not None
 
 
-class SecurityHeadersMiddleware:
-    """Adds the headers every response of a JSON API should carry."""
+class ResponseMiddleware:
+    """Security headers on every response; then its status and duration go to the HTTP
+    metrics and, when `access_log`, to one log line (the request id is added by the log
+    processors)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app dies before answering
         extra = list(_SECURITY_HEADERS)
         if not scope["path"].startswith(_DOC_PATHS):
             extra.append(_CSP)
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            duration_s = time.perf_counter() - started
+            # The route's template, not the raw path: one series per endpoint, however many ids.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.observe_request(scope["method"], route, status, duration_s)
+            if self.access_log:
+                client = scope.get("client")
+                _access_log.info(
+                    "%s %s %d",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "http_method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "client": client[0] if client else None,
+                        "duration_ms": round(duration_s * 1000, 2),
+                    },
+                )
 
 
 class RateLimitMiddleware:
@@ -141,45 +171,6 @@ def _async_storage(uri: str) -> AsyncStorage:
     return storage
 
 
-class AccessLogMiddleware:
-    """One log line per request: method, path, status, client, duration (request id attached
-    by the log processors)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the client gets if the app dies before answering
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording_status)
-        finally:
-            client = scope.get("client")
-            _access_log.info(
-                "%s %s %d",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "http_method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "client": client[0] if client else None,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-
-
 def install_middleware(app: FastAPI, security: ApiSecurity, *, access_log: bool = True) -> None:
     """Innermost first (Starlette wraps each new one around the previous ones): the rate limit
     sits inside, so a 429 still carries a request id and the security headers."""
@@ -196,9 +187,7 @@ def install_middleware(app: FastAPI, security: ApiSecurity, *, access_log: bool 
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
-    if access_log:
-        app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(ResponseMiddleware, access_log=access_log)
     app.add_middleware(
         CorrelationIdMiddleware,
         header_name=REQUEST_ID_HEADER,
