@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
+    # HTTP server bounds (uvicorn), so the API holds without a proxy in front too.
+    api_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    api_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    api_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    api_limit_concurrency: int = Field(
+        default=1000, ge=0, description="Connections + tasks before new requests get 503; 0: none."
+    )
 
     # Auth (JWT). HS256 signs and checks with JWT_SECRET; RS256 checks with the public key
     # and signs (`spacex-etl token create`) with the private key. No key: admin endpoints 503.
