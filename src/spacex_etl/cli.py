@@ -55,7 +55,7 @@ def _database(settings: Settings) -> Iterator[str]:
 @contextmanager
 def _command() -> Iterator[tuple[Settings, str]]:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
     with _database(settings) as url:
         yield settings, url
 

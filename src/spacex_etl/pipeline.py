@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -145,22 +146,47 @@ async def run_etl(
         run_id = await runs.start_run(engine)
         if on_start is not None:
             on_start(run_id)
-        try:
-            results = await asyncio.gather(
-                *(_load_entity(engine, client, entity, run_id, deadline) for entity in ENTITIES)
-            )
-        except asyncio.CancelledError:
-            metrics.record_run("interrupted", time.perf_counter() - started, {})
-            await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, "cancelled"))
-            raise
-        stats = dict(zip(ENTITIES, results, strict=True))
-        status = _status(results)
-        errors = "; ".join(s.error for s in results if s.error) or None
-        await runs.finish_run(engine, run_id, status, stats, errors)
-    report = RunReport(run_id, status, stats, round(time.perf_counter() - started, 3))
-    metrics.record_run(status, report.duration_s, stats)
-    _log.info("run %d %s in %.2fs: %s", run_id, status, report.duration_s, _summary(stats))
+        # Every log line of this run (its entity tasks inherit the context) names the run.
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            try:
+                results = await asyncio.gather(
+                    *(_load_entity(engine, client, e, run_id, deadline) for e in ENTITIES)
+                )
+            except asyncio.CancelledError:
+                metrics.record_run("interrupted", time.perf_counter() - started, {})
+                await asyncio.shield(
+                    runs.finish_run(engine, run_id, "interrupted", {}, "cancelled")
+                )
+                raise
+            stats = dict(zip(ENTITIES, results, strict=True))
+            status = _status(results)
+            errors = "; ".join(s.error for s in results if s.error) or None
+            await runs.finish_run(engine, run_id, status, stats, errors)
+            report = RunReport(run_id, status, stats, round(time.perf_counter() - started, 3))
+            metrics.record_run(status, report.duration_s, stats)
+            _log_summary(report)
     return report
+
+
+def _log_summary(report: RunReport) -> None:
+    """The run's one summary line: readable text, and the counts as fields for JSON logs."""
+    _log.log(
+        logging.INFO if report.ok else logging.WARNING,
+        "run %d %s in %.2fs: %s",
+        report.run_id,
+        report.status,
+        report.duration_s,
+        _summary(report.stats),
+        extra={
+            "run_summary": True,
+            "status": report.status,
+            "duration_s": report.duration_s,
+            "entities": {
+                name: s.model_dump(exclude={"duration_s", "error"})
+                for name, s in report.stats.items()
+            },
+        },
+    )
 
 
 def _summary(stats: dict[str, EntityStats]) -> str:

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: JSON lines unless stderr is a terminal."
+    )
     # HTTP server bounds (uvicorn), so the API holds without a proxy in front too.
     api_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
     api_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
@@ -90,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def run_budget_s(self) -> float:
         return self.etl_run_budget_seconds or 0.8 * self.etl_interval_seconds
+
+    def secret_values(self) -> list[str]:
+        """Values that must never reach a log line (URL passwords are blanked by pattern)."""
+        return [self.jwt_secret.get_secret_value()] if self.jwt_secret else []
 
     @property
     def stale_after_s(self) -> float:
