@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -53,13 +54,30 @@ def redis_server() -> Iterator[str]:
     if binary is None:
         pytest.skip("no Redis on 127.0.0.1:6379 and no redis-server binary (.ci/run installs it)")
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port)
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    with running(command, port, stdout=subprocess.DEVNULL):
         yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextmanager
+def running(
+    command: list[str], port: int, *, timeout_s: float = 15.0, **popen: Any
+) -> Iterator[subprocess.Popen[Any]]:
+    """`command` as a process, once it listens on `port`; terminated at exit."""
+    process = subprocess.Popen(command, **popen)
+    try:
+        wait_for_port(port, timeout_s)
+        yield process
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
