@@ -40,13 +40,14 @@ def _redact_text(text: str) -> str:
     return text
 
 
-def _redact(value: Any) -> Any:
+def redact(value: Any) -> Any:
+    """`value` with secrets blanked in every string inside it (dicts and lists walked)."""
     if isinstance(value, str):
         return _redact_text(value)
     if isinstance(value, dict):
-        return {key: _redact(item) for key, item in value.items()}
+        return {key: redact(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact(item) for item in value]
+        return [redact(item) for item in value]
     return value
 
 
@@ -54,7 +55,7 @@ def redact_secrets(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: the last one before rendering, so it sees tracebacks too."""
-    return {key: _redact(value) for key, value in event_dict.items()}
+    return {key: redact(value) for key, value in event_dict.items()}
 
 
 def _add_request_id(

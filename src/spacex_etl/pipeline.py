@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +23,7 @@ from spacex_etl.db.tables import ENTITIES
 from spacex_etl.errors import DATABASE_ERRORS, EtlError, LoadError
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.observability import metrics
+from spacex_etl.observability.run_context import run_context
 from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
 
@@ -146,8 +146,9 @@ async def run_etl(
         run_id = await runs.start_run(engine)
         if on_start is not None:
             on_start(run_id)
-        # Every log line of this run (its entity tasks inherit the context) names the run.
-        with structlog.contextvars.bound_contextvars(run_id=run_id):
+        # Every log line and error report of this run (its entity tasks inherit the context)
+        # names the run.
+        with run_context(run_id):
             try:
                 results = await asyncio.gather(
                     *(_load_entity(engine, client, e, run_id, deadline) for e in ENTITIES)

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         le=65535,
         description="`spacex-etl scheduler` serves /metrics here; 0: off.",
     )
+    sentry_dsn: SecretStr | None = Field(default=None, description="Errors go to Sentry when set.")
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Sentry performance tracing (OpenTelemetry does it)."
+    )
     access_log: bool = Field(default=True, description="One log line per HTTP request.")
     trusted_proxies: str = Field(
         default="127.0.0.1",
@@ -107,7 +112,7 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("jwt_secret", "redis_url", mode="before")
+    @field_validator("jwt_secret", "redis_url", "sentry_dsn", mode="before")
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         return value or None
