@@ -27,6 +27,7 @@ from spacex_etl.db.url import driver_dsn
 from spacex_etl.logging import configure_logging
 from spacex_etl.observability import metrics
 from spacex_etl.observability.sentry import init_sentry
+from spacex_etl.observability.tracing import init_tracing
 from spacex_etl.pipeline import RunReport
 from spacex_etl.scheduler import scheduled
 from spacex_etl.service import EtlService, etl_service
@@ -58,6 +59,7 @@ def _command() -> Iterator[tuple[Settings, str]]:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
     init_sentry(settings)
+    init_tracing(settings)
     with _database(settings) as url:
         yield settings, url
 

@@ -11,10 +11,11 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import Span, StatusCode
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +25,7 @@ from spacex_etl.errors import DATABASE_ERRORS, EtlError, LoadError
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.observability import metrics
 from spacex_etl.observability.run_context import run_context
+from spacex_etl.observability.tracing import tracer
 from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
 
@@ -72,6 +74,17 @@ async def _exclusive(engine: AsyncEngine) -> AsyncIterator[bool]:
 async def _load_entity(
     engine: AsyncEngine, client: SpaceXClient, entity: str, run_id: int, deadline: float
 ) -> EntityStats:
+    with tracer.start_as_current_span("etl.entity", attributes={"etl.entity": entity}) as span:
+        stats = await _extract_transform_load(engine, client, entity, run_id, deadline)
+        span.set_attributes({f"etl.{k}": v for k, v in stats.model_dump(exclude={"error"}).items()})
+        if stats.error:
+            span.set_status(StatusCode.ERROR, stats.error)
+        return stats
+
+
+async def _extract_transform_load(
+    engine: AsyncEngine, client: SpaceXClient, entity: str, run_id: int, deadline: float
+) -> EntityStats:
     stats = EntityStats()
     started = time.perf_counter()
     rejected: list[Rejected] = []
@@ -79,7 +92,8 @@ async def _load_entity(
     async def rows() -> AsyncIterator[tuple[Any, ...]]:
         async for page in client.pages(entity, deadline=deadline):
             stats.fetched += len(page)
-            transformed = transform_page(entity, page)
+            with _stage("transform.page", entity, records=len(page)):
+                transformed = transform_page(entity, page)
             rejected.extend(transformed.rejected)
             stats.non_url_values += transformed.non_url_values
             for row in transformed.rows:
@@ -87,13 +101,17 @@ async def _load_entity(
 
     try:
         async with engine.begin() as conn:
-            await load.copy_to_stage(conn, entity, rows())
+            # Extract and transform run inside the COPY: it pulls the pages as it streams.
+            with _stage("load.copy", entity):
+                await load.copy_to_stage(conn, entity, rows())
             # A rejected record is still listed by the source: keep its last good version.
             keep_ids = [r.source_id for r in rejected if r.source_id is not None]
-            counts = await load.merge_stage(
-                conn, entity, complete=len(keep_ids) == len(rejected), keep_ids=keep_ids
-            )
-            await load.store_rejected(conn, entity, run_id, rejected)
+            with _stage("load.merge", entity):
+                counts = await load.merge_stage(
+                    conn, entity, complete=len(keep_ids) == len(rejected), keep_ids=keep_ids
+                )
+            with _stage("load.rejected", entity, records=len(rejected)):
+                await load.store_rejected(conn, entity, run_id, rejected)
     except EtlError as error:
         stats.error = str(error)
     except DATABASE_ERRORS as error:
@@ -114,6 +132,11 @@ async def _load_entity(
     if stats.error:
         _log.error("%s failed: %s", entity, stats.error)
     return stats
+
+
+def _stage(name: str, entity: str, **attributes: int) -> AbstractContextManager[Span]:
+    extra = {f"etl.{key}": value for key, value in attributes.items()}
+    return tracer.start_as_current_span(f"etl.{name}", attributes={"etl.entity": entity, **extra})
 
 
 def _status(stats: Sequence[EntityStats]) -> RunStatus:
@@ -148,7 +171,7 @@ async def run_etl(
             on_start(run_id)
         # Every log line and error report of this run (its entity tasks inherit the context)
         # names the run.
-        with run_context(run_id):
+        with run_context(run_id) as span:
             try:
                 results = await asyncio.gather(
                     *(_load_entity(engine, client, e, run_id, deadline) for e in ENTITIES)
@@ -165,6 +188,7 @@ async def run_etl(
             await runs.finish_run(engine, run_id, status, stats, errors)
             report = RunReport(run_id, status, stats, round(time.perf_counter() - started, 3))
             metrics.record_run(status, report.duration_s, stats)
+            span.set_attribute("etl.status", status)
             _log_summary(report)
     return report
 

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     sentry_traces_sample_rate: float = Field(
         default=0.0, ge=0, le=1, description="Sentry performance tracing (OpenTelemetry does it)."
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector base URL (http://jaeger:4318); unset: off."
+    )
+    otel_service_name: str = "spacex-etl"
     access_log: bool = Field(default=True, description="One log line per HTTP request.")
     trusted_proxies: str = Field(
         default="127.0.0.1",
@@ -107,7 +111,7 @@ class Settings(BaseSettings):
     def stale_after_s(self) -> float:
         return self.etl_interval_seconds * self.ready_stale_intervals
 
-    @field_validator("database_url")
+    @field_validator("database_url", "otel_exporter_otlp_endpoint")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

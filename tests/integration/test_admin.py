@@ -28,6 +28,7 @@ from spacex_etl.pipeline import ADVISORY_LOCK_KEY
 from spacex_etl.replay import ReplayState
 from spacex_etl.service import EtlService
 from spacex_etl.tokens import TokenKeys, issue_token
+from tests.asgi import asgi_client
 
 SECRET = "s" * 64
 KEYS = TokenKeys("HS256", SECRET, SECRET, issuer="spacex-etl", audience="spacex-etl-api")
@@ -59,7 +60,7 @@ async def admin_api(engine: AsyncEngine, source: SpaceXClient) -> AsyncIterator[
     )
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
+        asgi_client(app) as client,
     ):
         yield client
 
@@ -163,8 +164,7 @@ async def test_without_keys_or_runner_the_endpoint_is_503(engine: AsyncEngine) -
     no_keys = create_app(engine, stale_after_s=180, trigger=RunTrigger())
     no_runner = create_app(engine, stale_after_s=180, security=ApiSecurity(token_keys=KEYS))
     for app, detail in ((no_keys, "not configured"), (no_runner, "no ETL runner")):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+        async with asgi_client(app) as api:
             response = await api.post("/etl/runs", headers=_bearer(token))
         assert response.status_code == 503
         assert detail in response.json()["detail"]
@@ -177,8 +177,8 @@ async def test_reads_need_a_token_only_when_configured(engine: AsyncEngine) -> N
         engine, stale_after_s=180, security=ApiSecurity(token_keys=KEYS, reads_need_token=True)
     )
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=open_app), base_url="http://a") as a,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=closed_app), base_url="http://b") as b,
+        asgi_client(open_app) as a,
+        asgi_client(closed_app) as b,
     ):
         assert (await a.get("/data_mart/object_url_count")).status_code == 200
         assert (await b.get("/data_mart/object_url_count")).status_code == 401
@@ -226,7 +226,7 @@ async def test_rs256_checks_with_the_public_key_and_refuses_alg_confusion(
     forged = f"{signing_input}.{_b64(signature)}"
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
+        asgi_client(app) as api,
     ):
         refused = await api.post("/etl/runs", headers=_bearer(forged))
         accepted = await api.post(

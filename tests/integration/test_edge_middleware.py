@@ -8,17 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
 from spacex_etl.api.security import ApiSecurity
+from tests.asgi import asgi_client
 from tests.local_servers import free_port, redis_server
-
-
-def _client(app: FastAPI, address: str = "192.0.2.10") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://api")
 
 
 def _unique_address() -> str:
@@ -28,7 +23,7 @@ def _unique_address() -> str:
 
 @pytest.fixture
 async def api(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(create_app(engine, stale_after_s=180)) as client:
+    async with asgi_client(create_app(engine, stale_after_s=180)) as client:
         yield client
 
 
@@ -63,8 +58,8 @@ async def test_cors_is_off_unless_configured(engine: AsyncEngine) -> None:
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
     allowed = ApiSecurity(cors_origins=("https://app.example",))
     async with (
-        _client(create_app(engine, stale_after_s=180)) as closed,
-        _client(create_app(engine, stale_after_s=180, security=allowed)) as opened,
+        asgi_client(create_app(engine, stale_after_s=180)) as closed,
+        asgi_client(create_app(engine, stale_after_s=180, security=allowed)) as opened,
     ):
         off = await closed.get("/health", headers={"Origin": "https://app.example"})
         off_preflight = await closed.options("/health", headers=preflight)
@@ -85,7 +80,7 @@ async def _hits(client: httpx.AsyncClient, n: int, path: str = "/etl/runs") -> l
 
 async def test_rate_limit_in_memory_per_client_address(engine: AsyncEngine) -> None:
     app = create_app(engine, stale_after_s=180, security=ApiSecurity(rate_limit="3/minute"))
-    async with _client(app, "192.0.2.1") as first, _client(app, "192.0.2.2") as second:
+    async with asgi_client(app, "192.0.2.1") as first, asgi_client(app, "192.0.2.2") as second:
         statuses = await _hits(first, 4)
         refused = await first.get("/data_mart/object_url_count")
         probes = await _hits(first, 5, "/health") + await _hits(first, 5, "/ready")
@@ -114,12 +109,12 @@ async def test_rate_limit_in_redis_is_shared_by_replicas(
     replica_a = create_app(engine, stale_after_s=180, security=shared)
     replica_b = create_app(engine, stale_after_s=180, security=shared)
     address = _unique_address()
-    async with _client(replica_a, address) as a, _client(replica_b, address) as b:
+    async with asgi_client(replica_a, address) as a, asgi_client(replica_b, address) as b:
         statuses = await _hits(a, 2) + await _hits(b, 2) + await _hits(a, 1) + await _hits(b, 1)
     memory_only = ApiSecurity(rate_limit="4/minute")
     async with (
-        _client(create_app(engine, stale_after_s=180, security=memory_only), address) as c,
-        _client(create_app(engine, stale_after_s=180, security=memory_only), address) as d,
+        asgi_client(create_app(engine, stale_after_s=180, security=memory_only), address) as c,
+        asgi_client(create_app(engine, stale_after_s=180, security=memory_only), address) as d,
     ):
         separate = await _hits(c, 3) + await _hits(d, 3)
 
@@ -133,7 +128,7 @@ async def test_rate_limit_lets_requests_through_while_redis_is_down(
     down = ApiSecurity(rate_limit="1/minute", rate_limit_storage=f"redis://127.0.0.1:{free_port()}")
     app = create_app(engine, stale_after_s=180, security=down)
     with caplog.at_level(logging.WARNING, logger="spacex_etl.api.middleware"):
-        async with _client(app) as client:
+        async with asgi_client(app) as client:
             statuses = await _hits(client, 3)
 
     assert statuses == [200, 200, 200]

@@ -14,6 +14,7 @@ from spacex_etl.api import create_app
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.observability.metrics import serve_metrics
 from spacex_etl.pipeline import ADVISORY_LOCK_KEY, run_etl
+from tests.asgi import asgi_client
 from tests.local_servers import free_port
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -42,9 +43,7 @@ async def test_metrics_count_runs_rows_and_requests(
     engine: AsyncEngine, source: SpaceXClient
 ) -> None:
     app = create_app(engine, stale_after_s=180)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://a"
-    ) as api:
+    async with asgi_client(app) as api:
         before = await _scrape(api)
         assert _value(before, "spacex_etl_last_success_timestamp_seconds") == 0  # fresh database
         report = await run_etl(engine, source, budget_s=30)
@@ -73,9 +72,7 @@ async def test_metrics_count_runs_rows_and_requests(
 
 async def test_a_skipped_run_is_counted(engine: AsyncEngine, source: SpaceXClient) -> None:
     app = create_app(engine, stale_after_s=180)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://a"
-    ) as api:
+    async with asgi_client(app) as api:
         before = _value(await _scrape(api), "spacex_etl_runs_total", status="skipped")
         async with engine.connect() as other:  # another process's run holds the lock
             await other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})

@@ -16,6 +16,7 @@ from spacex_etl.api.routes import admin, data_mart, health, metrics, runs
 from spacex_etl.api.security import ApiSecurity
 from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.observability.tracing import instrument_app
 
 Background = Callable[[], AbstractAsyncContextManager[object]]
 
@@ -69,6 +70,7 @@ def create_app(
     app.state.trigger = trigger
     install_error_handlers(app)
     install_middleware(app, security, access_log=access_log)
+    instrument_app(app)  # a span per request when tracing is on
     app.include_router(health.router)  # probes stay public
     app.include_router(admin.router)
     for module in (data_mart, runs, metrics):

@@ -6,10 +6,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from spacex_etl.db.url import async_url
+from spacex_etl.observability.tracing import instrument_engine
 
 
 def create_engine(url: str | URL, *, pool_size: int = 5) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=5,
@@ -18,3 +19,5 @@ def create_engine(url: str | URL, *, pool_size: int = 5) -> AsyncEngine:
         # and the run budget bounds that instead.
         connect_args={"timeout": 10},
     )
+    instrument_engine(engine)  # a span per statement when tracing is on
+    return engine

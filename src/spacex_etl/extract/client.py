@@ -18,6 +18,7 @@ from spacex_etl.errors import (
 )
 from spacex_etl.extract import queries
 from spacex_etl.extract.retry import RetryPolicy, Sleep, retrying
+from spacex_etl.observability.tracing import tracer
 
 QUERIES: Final = {
     "launches": queries.LAUNCHES,
@@ -114,7 +115,10 @@ class SpaceXClient:
         """Every page of `entity` in order; `deadline` is a `time.monotonic()` instant."""
         offset = 0
         while True:
-            page = await self.fetch_page(entity, offset, deadline=deadline)
+            attributes: dict[str, str | int] = {"etl.entity": entity, "etl.offset": offset}
+            with tracer.start_as_current_span("etl.extract.page", attributes=attributes) as span:
+                page = await self.fetch_page(entity, offset, deadline=deadline)
+                span.set_attribute("etl.records", len(page))
             if page:
                 yield page
             if len(page) < self.page_size:

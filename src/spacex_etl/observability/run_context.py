@@ -7,14 +7,19 @@ from contextlib import contextmanager
 
 import sentry_sdk
 import structlog
+from opentelemetry.trace import Span
+
+from spacex_etl.observability.tracing import tracer
 
 
 @contextmanager
-def run_context(run_id: int) -> Iterator[None]:
-    """Within the block (and the tasks it starts), logs and Sentry events name `run_id`."""
+def run_context(run_id: int) -> Iterator[Span]:
+    """Within the block (and the tasks it starts), logs and Sentry events name `run_id`, and
+    spans are children of the run's `etl.run` span (yielded, for the outcome)."""
     with (
         structlog.contextvars.bound_contextvars(run_id=run_id),
         sentry_sdk.new_scope() as scope,
+        tracer.start_as_current_span("etl.run", attributes={"etl.run_id": run_id}) as span,
     ):
         scope.set_tag("run_id", str(run_id))
-        yield
+        yield span
