@@ -116,15 +116,19 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("jwt_secret", "redis_url", "sentry_dsn", mode="before")
+    @field_validator(
+        "jwt_secret",
+        "redis_url",
+        "sentry_dsn",
+        "jwt_public_key_file",
+        "jwt_private_key_file",
+        "etl_run_budget_seconds",
+        mode="before",
+    )
     @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
-        return value or None
-
-    @field_validator("jwt_public_key_file", "jwt_private_key_file", mode="before")
-    @classmethod
-    def _blank_path_is_unset(cls, value: object) -> object:
-        return value or None
+    def _blank_optional_is_unset(cls, value: object) -> object:
+        # `NAME=` in .env (as in .env.example) means unset, not an empty value.
+        return value if value != "" else None
 
     @field_validator("rate_limit")
     @classmethod
