@@ -235,3 +235,9 @@ async def test_rs256_checks_with_the_public_key_and_refuses_alg_confusion(
         assert accepted.status_code == 202
         await _finished(api, accepted.json()["run_id"])
     assert refused.status_code == 401
+
+
+async def test_a_wrong_method_lists_every_method_of_the_path(admin_api: httpx.AsyncClient) -> None:
+    response = await admin_api.delete("/etl/runs")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}

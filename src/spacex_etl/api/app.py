@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api.auth import AUTH_RESPONSES, require_reader
 from spacex_etl.api.errors import install_error_handlers
+from spacex_etl.api.methods import install_method_not_allowed
 from spacex_etl.api.middleware import install_middleware
 from spacex_etl.api.routes import admin, data_mart, health, metrics, runs
 from spacex_etl.api.security import ApiSecurity
@@ -69,6 +70,7 @@ def create_app(
     app.state.token_keys = security.token_keys
     app.state.trigger = trigger
     install_error_handlers(app)
+    install_method_not_allowed(app)
     install_middleware(app, security, access_log=access_log)
     instrument_app(app)  # a span per request when tracing is on
     app.include_router(health.router)  # probes stay public
