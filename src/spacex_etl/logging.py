@@ -67,6 +67,14 @@ def _add_request_id(
     return event_dict
 
 
+def _drop_color_message(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # uvicorn passes an ANSI-coloured copy of its message as an extra: noise in every line.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def _json(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
@@ -76,6 +84,7 @@ _SHARED: list[Any] = [
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.stdlib.ExtraAdder(),  # logging's extra={...} fields become keys
+    _drop_color_message,
     _add_request_id,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]

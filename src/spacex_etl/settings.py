@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     api_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     api_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     api_limit_concurrency: int = Field(
-        default=1000, ge=0, description="Connections + tasks before new requests get 503; 0: none."
+        default=4096, ge=0, description="Connections + tasks before new requests get 503; 0: none."
     )
 
     # Auth (JWT). HS256 signs and checks with JWT_SECRET; RS256 checks with the public key

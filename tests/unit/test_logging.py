@@ -43,7 +43,9 @@ def test_json_lines_off_a_terminal_with_request_id_and_extras() -> None:
         logging.getLogger("spacex_etl.access").info("GET / 200", extra={"status": 200})
     finally:
         correlation_id.reset(token)
-    logging.getLogger("uvicorn.error").warning("Uvicorn running on %s", "http://x")
+    logging.getLogger("uvicorn.error").warning(
+        "Uvicorn running on %s", "http://x", extra={"color_message": "Uvicorn \x1b[1m%s"}
+    )
     structlog.get_logger("spacex_etl.native").info("native", answer=42)
     logging.getLogger("spacex_etl").debug("below the level")
 
@@ -57,6 +59,7 @@ def test_json_lines_off_a_terminal_with_request_id_and_extras() -> None:
     assert uvicorn_line["event"] == "Uvicorn running on http://x"
     assert uvicorn_line["logger"] == "uvicorn.error"
     assert "request_id" not in uvicorn_line
+    assert "color_message" not in uvicorn_line
     assert native["answer"] == 42
 
 

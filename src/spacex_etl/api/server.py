@@ -23,7 +23,10 @@ class ServerLimits:
     max_header_bytes: int = 32 * 1024  # nginx's default allows 4 x 8 KiB header lines
     header_timeout_s: float = 10.0  # from connect (or a request's first byte) to its last header
     keep_alive_s: int = 5  # idle time between requests on one connection
-    limit_concurrency: int | None = 1000  # connections + tasks; more get 503
+    # Open connections + requests in flight; beyond it new requests get 503. It counts
+    # connections still sending headers too, so it sits well above what slow clients can hold
+    # open within header_timeout_s; each holds at most max_header_bytes (+ one read).
+    limit_concurrency: int | None = 4096
     backlog: int = 2048
 
 
