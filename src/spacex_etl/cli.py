@@ -10,14 +10,13 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import runs, token_cli
 from spacex_etl.api import create_app
 from spacex_etl.api.security import ApiSecurity
-from spacex_etl.api.server import ServerLimits, server_config
+from spacex_etl.api.server import serve
 from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.api.url_count_cache import UrlCountCache
 from spacex_etl.db import migrate as migrations
@@ -103,21 +102,7 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
         trigger=trigger,
         access_log=settings.access_log,
     )
-    limits = ServerLimits(
-        max_header_bytes=settings.api_max_header_bytes,
-        header_timeout_s=settings.api_header_timeout_seconds,
-        keep_alive_s=settings.api_keep_alive_seconds,
-        limit_concurrency=settings.api_limit_concurrency or None,
-    )
-    config = server_config(
-        application,
-        host=settings.api_host,
-        port=settings.api_port,
-        limits=limits,
-        trusted_proxies=settings.trusted_proxies,
-        log_level=settings.log_level.lower(),
-    )
-    uvicorn.Server(config).run()
+    serve(application, settings)
 
 
 @app.command()

@@ -17,6 +17,8 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from spacex_etl.settings import Settings
+
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
@@ -126,3 +128,22 @@ def server_config(
         log_config=None,  # uvicorn's loggers go through the app's logging set-up
         log_level=log_level,
     )
+
+
+def serve(app: ASGIApp, settings: Settings) -> None:
+    """Serve `app` on API_HOST:API_PORT with the configured bounds, until SIGTERM / Ctrl-C."""
+    limits = ServerLimits(
+        max_header_bytes=settings.api_max_header_bytes,
+        header_timeout_s=settings.api_header_timeout_seconds,
+        keep_alive_s=settings.api_keep_alive_seconds,
+        limit_concurrency=settings.api_limit_concurrency or None,
+    )
+    config = server_config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        limits=limits,
+        trusted_proxies=settings.trusted_proxies,
+        log_level=settings.log_level.lower(),
+    )
+    uvicorn.Server(config).run()
