@@ -183,6 +183,7 @@ async def test_reads_need_a_token_only_when_configured(engine: AsyncEngine) -> N
         assert (await a.get("/data_mart/object_url_count")).status_code == 200
         assert (await b.get("/data_mart/object_url_count")).status_code == 401
         assert (await b.get("/etl/runs")).status_code == 401
+        assert (await b.get("/metrics")).status_code == 401
         assert (await b.get("/data_mart/object_url_count", headers=reader)).status_code == 200
         assert (await b.get("/etl/runs", headers=reader)).status_code == 200
         assert (await b.get("/health")).status_code == 200  # probes stay public
