@@ -87,7 +87,7 @@ class ResponseMiddleware:
             # The route's template, not the raw path: one series per endpoint, however many ids.
             route = getattr(scope.get("route"), "path", "unmatched")
             metrics.observe_request(scope["method"], route, status, duration_s)
-            if self.access_log:
+            if self.access_log and _access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
                 _access_log.info(
                     "%s %s %d",
