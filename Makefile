@@ -1,4 +1,4 @@
-.PHONY: install run test test-fast lint typecheck check bench
+.PHONY: install run test test-fast lint typecheck check bench audit
 
 # uv from PATH, or the one `install` puts into this Python on a machine that has none.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
@@ -28,3 +28,6 @@ check: lint typecheck test
 
 bench: install  ## benchmarks: print tables, write bench/results/*.json
 	$(UV) run python -m bench
+
+audit: install  ## audit the locked dependencies; exit 3 when no advisory data is reachable
+	$(UV) run python deploy/audit.py

@@ -43,7 +43,14 @@ JOIN launches AS t ON t.id = ((g - 1) % {SEEDED} + 1)::text"""
 
 
 def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = child_env(DATABASE_URL=url, API_HOST="127.0.0.1", API_PORT=str(port), LOG_LEVEL="WARNING")
+    # The app's per-client rate limit off: the load generator is one client on purpose.
+    env = child_env(
+        DATABASE_URL=url,
+        API_HOST="127.0.0.1",
+        API_PORT=str(port),
+        LOG_LEVEL="WARNING",
+        RATE_LIMIT="",
+    )
     return subprocess.Popen([sys.executable, "-m", "spacex_etl", "api"], env=env)
 
 

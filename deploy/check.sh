@@ -65,7 +65,7 @@ log "compose tool: ${compose[*]} ($("${compose[@]}" version --short 2>/dev/null 
 # Assert the deployment contract on the resolved config (portable across compose v1 and v2,
 # whose `config --services` disagree about profiles): roles, shared env, start order, profiles.
 compose_contract() {
-  "${compose[@]}" -f "${COMPOSE_FILE}" --profile offline config \
+  "${compose[@]}" -f "${COMPOSE_FILE}" --profile offline --profile tracing config \
     | uv run --frozen --quiet --with pyyaml python -c "${CONTRACT_PY}"
 }
 CONTRACT_PY=$(cat <<'PY'
@@ -78,9 +78,10 @@ def need(ok, what):
         problems.append(what)
 
 roles = {"migrate": "migrate", "etl_scheduler": "scheduler", "api": "api", "replay": "replay"}
-need(set(services) == {"postgres", *roles}, f"services are {sorted(services)}")
+need(set(services) == {"postgres", "nginx", "jaeger", *roles}, f"services are {sorted(services)}")
+profiles = {"replay": ["offline"], "jaeger": ["tracing"]}
 for name, svc in services.items():
-    expected = ["offline"] if name == "replay" else None
+    expected = profiles.get(name)
     need(svc.get("profiles") == expected, f"{name}: profiles {svc.get('profiles')} != {expected}")
 for name, role in roles.items():
     svc = services.get(name, {})
@@ -105,13 +106,21 @@ for name in ("etl_scheduler", "api"):
 sched = services.get("etl_scheduler", {})
 need(not sched.get("ports") and not sched.get("container_name"),
      "etl_scheduler: ports/container_name would break --scale")
-def target(port):  # long form {target: 8000, ...} or short form "8000:8000[/tcp]"
+def published(port):  # long form {published: 8000, ...} or short form "[ip:]8000:8080[/tcp]"
     if isinstance(port, dict):
-        return int(port["target"])
-    return int(str(port).split(":")[-1].split("/")[0])
+        return int(port.get("published") or 0)
+    parts = str(port).split("/")[0].split(":")
+    return int(parts[-2]) if len(parts) > 1 else 0
 api = services.get("api", {})
-need(8000 in [target(p) for p in api.get("ports") or []], "api: port 8000 not published")
+need(not api.get("ports"), "api: must not publish ports (nginx is the edge)")
 need("/health" in str(api.get("healthcheck")), "api: healthcheck misses /health")
+nginx = services.get("nginx", {})
+need(8000 in [published(p) for p in nginx.get("ports") or []], "nginx: port 8000 not published")
+need("unprivileged" in str(nginx.get("image")), "nginx: not the unprivileged (non-root) image")
+need(((nginx.get("depends_on") or {}).get("api") or {}).get("condition") == "service_healthy",
+     "nginx: must wait for a healthy api")
+need(any("deploy/nginx/templates" in str(v) for v in nginx.get("volumes") or []),
+     "nginx: deploy/nginx/templates not mounted")
 need("pg_isready" in str(services.get("postgres", {}).get("healthcheck")),
      "postgres: no pg_isready healthcheck")
 
@@ -144,10 +153,26 @@ build_context_complete() {
   return "${ok}"
 }
 
+# The database password has no default: without it, compose must refuse with a clear message.
+password_required() {
+  local output
+  if output=$(env -u POSTGRES_PASSWORD "${compose[@]}" -f "${COMPOSE_FILE}" config -q 2>&1); then
+    printf '    compose accepted a missing POSTGRES_PASSWORD\n' >&2
+    return 1
+  fi
+  grep -q "set POSTGRES_PASSWORD" <<<"${output}"
+}
+
+run_check "${COMPOSE_FILE} refuses to start without POSTGRES_PASSWORD" \
+  password_required
+# A placeholder for the checks below only: compose needs the variable to render the file.
+export POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-check-only-placeholder}"
 run_check "${COMPOSE_FILE} is valid (default profile)" \
   "${compose[@]}" -f "${COMPOSE_FILE}" config -q
 run_check "${COMPOSE_FILE} is valid (--profile offline)" \
   "${compose[@]}" -f "${COMPOSE_FILE}" --profile offline config -q
+run_check "${COMPOSE_FILE} is valid (--profile tracing)" \
+  "${compose[@]}" -f "${COMPOSE_FILE}" --profile tracing config -q
 run_check "compose contract: roles, shared env, start order, replay only in profile offline" \
   compose_contract
 run_check "hadolint ${DOCKERFILE} (no findings)" \

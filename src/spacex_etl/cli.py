@@ -1,4 +1,5 @@
-"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs | recount."""
+"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs | recount |
+token."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated
 
 import typer
-import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import data_mart, run_lock, runs
+from spacex_etl import data_mart, run_lock, runs, token_cli
 from spacex_etl.api import create_app
+from spacex_etl.api.security import ApiSecurity
+from spacex_etl.api.server import serve
+from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db import migrate as migrations
 from spacex_etl.db.embedded import embedded_postgres
@@ -23,14 +26,21 @@ from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.entities import Entity
 from spacex_etl.logging import configure_logging
+from spacex_etl.observability import metrics
+from spacex_etl.observability.sentry import init_sentry
+from spacex_etl.observability.tracing import init_tracing
 from spacex_etl.pipeline import RunReport
 from spacex_etl.replay.dataset import LIVE_UPCOMING_DELAY_S, Profile, Revision
 from spacex_etl.runs import EntityStats
 from spacex_etl.scheduler import scheduled
-from spacex_etl.service import etl_service
+from spacex_etl.service import EtlService, etl_service
 from spacex_etl.settings import Settings, get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Tracebacks never print local variables: they hold settings, URLs and passwords.
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False
+)
+app.add_typer(token_cli.app, name="token")
 _log = logging.getLogger("spacex_etl")
 
 EXIT_FAILED = 1
@@ -50,7 +60,9 @@ def _database(settings: Settings) -> Iterator[str]:
 @contextmanager
 def _command() -> Iterator[tuple[Settings, str]]:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
+    init_sentry(settings)
+    init_tracing(settings)
     with _database(settings) as url:
         yield settings, url
 
@@ -58,37 +70,43 @@ def _command() -> Iterator[tuple[Settings, str]]:
 @asynccontextmanager
 async def _scheduled_etl(
     settings: Settings, engine: AsyncEngine, *, migrate_url: str | None = None
-) -> AsyncIterator[None]:
+) -> AsyncIterator[EtlService]:
     # alembic runs its own event loop: give it a thread.
     prepare = (lambda: asyncio.to_thread(migrations.upgrade, migrate_url)) if migrate_url else None
     async with (
         etl_service(settings, engine, prepare) as service,
         scheduled(service.tick, settings.etl_interval_seconds),
     ):
-        yield
+        yield service
 
 
 def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
     engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
+    trigger = RunTrigger()
+
+    @asynccontextmanager
+    async def background() -> AsyncIterator[None]:
+        # POST /etl/runs runs in this process: with the scheduler's service, or (api only) with
+        # one of its own; the advisory lock keeps it exclusive with every scheduler.
+        async with (
+            _scheduled_etl(settings, engine, migrate_url=url)
+            if with_scheduler
+            else etl_service(settings, engine)
+        ) as service:
+            trigger.runner = service
+            yield
+
     application = create_app(
         engine,
         stale_after_s=settings.stale_after_s,
         url_counts=UrlCountCache(driver_dsn(url)),
-        background=(
-            (lambda: _scheduled_etl(settings, engine, migrate_url=url)) if with_scheduler else None
-        ),
+        background=background,
         on_shutdown=engine.dispose,
+        security=ApiSecurity.from_settings(settings),
+        trigger=trigger,
+        access_log=settings.access_log,
     )
-    uvicorn.run(
-        application,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        # The fast stack, named so a missing wheel fails loudly instead of falling back.
-        loop="uvloop",
-        http="httptools",
-    )
+    serve(application, settings)
 
 
 @app.command()
@@ -134,6 +152,8 @@ def scheduler() -> None:
             await engine.dispose()
 
     with _command() as (settings, url):
+        if settings.metrics_port:
+            metrics.serve_metrics(settings.api_host, settings.metrics_port)
         asyncio.run(main(settings, url))
 
 

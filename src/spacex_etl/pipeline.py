@@ -11,16 +11,21 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import Span, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import load, run_lock, runs
 from spacex_etl.entities import ENTITIES, Entity
 from spacex_etl.errors import DATABASE_ERRORS, ContractDriftError, EtlError
 from spacex_etl.extract import SpaceXClient
+from spacex_etl.observability import metrics
+from spacex_etl.observability.run_context import run_context
+from spacex_etl.observability.tracing import tracer
 from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
 
@@ -84,6 +89,23 @@ async def _load_entity(
     deadline: float,
     limits: LoadLimits,
 ) -> EntityStats:
+    with tracer.start_as_current_span("etl.entity", attributes={"etl.entity": entity}) as span:
+        stats = await _extract_transform_load(engine, client, entity, run_id, deadline, limits)
+        flat = stats.model_dump(exclude={"error", "reject_reasons", "warnings"})
+        span.set_attributes({f"etl.{key}": value for key, value in flat.items()})
+        if stats.error:
+            span.set_status(StatusCode.ERROR, stats.error)
+        return stats
+
+
+async def _extract_transform_load(
+    engine: AsyncEngine,
+    client: SpaceXClient,
+    entity: Entity,
+    run_id: int,
+    deadline: float,
+    limits: LoadLimits,
+) -> EntityStats:
     stats = EntityStats()
     started = time.perf_counter()
     rejected: list[Rejected] = []
@@ -92,7 +114,8 @@ async def _load_entity(
     async def rows() -> AsyncIterator[tuple[Any, ...]]:
         async for page in extraction:
             stats.fetched += len(page)
-            transformed = transform_page(entity, page)
+            with _stage("transform.page", entity, records=len(page)):
+                transformed = transform_page(entity, page)
             rejected.extend(transformed.rejected)
             stats.non_url_values += transformed.non_url_values
             for row in transformed.rows:
@@ -100,17 +123,20 @@ async def _load_entity(
 
     try:
         async with load.transaction(engine, entity) as conn:
-            await load.copy_to_stage(conn, entity, rows())
+            # Extract and transform run inside the COPY: it pulls the pages as it streams.
+            with _stage("load.copy", entity):
+                await load.copy_to_stage(conn, entity, rows())
             _check_rejects(entity, stats.fetched, rejected, limits)
             # A rejected record is still listed by the source: keep its last good version.
             keep_ids = [r.source_id for r in rejected if r.source_id is not None]
-            counts = await load.merge_stage(
-                conn,
-                entity,
-                tombstone=extraction.complete and len(keep_ids) == len(rejected),
-                keep_ids=keep_ids,
-                max_delete_fraction=limits.max_delete_fraction,
-            )
+            with _stage("load.merge", entity):
+                counts = await load.merge_stage(
+                    conn,
+                    entity,
+                    tombstone=extraction.complete and len(keep_ids) == len(rejected),
+                    keep_ids=keep_ids,
+                    max_delete_fraction=limits.max_delete_fraction,
+                )
     except EtlError as error:
         stats.error = str(error)
     else:
@@ -124,7 +150,8 @@ async def _load_entity(
         # Kept in a transaction of their own: a type that failed still shows what it refused.
         try:
             async with engine.begin() as conn:
-                await load.store_rejected(conn, entity, run_id, rejected)
+                with _stage("load.rejected", entity, records=len(rejected)):
+                    await load.store_rejected(conn, entity, run_id, rejected)
         except DATABASE_ERRORS as error:
             _log.error("%s: could not keep %d rejected records: %r", entity, len(rejected), error)
     stats.rejected = len(rejected)
@@ -164,6 +191,11 @@ async def _guarded(
         )
 
 
+def _stage(name: str, entity: Entity, **attributes: int) -> AbstractContextManager[Span]:
+    extra = {f"etl.{key}": value for key, value in attributes.items()}
+    return tracer.start_as_current_span(f"etl.{name}", attributes={"etl.entity": entity, **extra})
+
+
 def _status(stats: Sequence[EntityStats]) -> RunStatus:
     failed = sum(1 for s in stats if s.error)
     if not failed:
@@ -177,42 +209,76 @@ async def run_etl(
     *,
     budget_s: float,
     limits: LoadLimits = LoadLimits(),
+    on_start: Callable[[int], object] | None = None,
 ) -> RunReport:
     """Run once, unless another process is running.
 
     Source and load faults are recorded, not raised; `budget_s` bounds the run, retries
     included. Whatever happens, the run's row ends with a status and its cause, never
     `running`: cancellation is recorded `interrupted` (the cancel message is the cause) and
-    re-raised. Only a database that cannot record the run at all raises otherwise.
+    re-raised. Only a database that cannot record the run at all raises otherwise. `on_start`
+    gets the run id as soon as the run is recorded (the API answers a trigger with it).
     """
     started = time.perf_counter()
     deadline = time.monotonic() + budget_s
     async with run_lock.exclusive(engine) as locked:
         if not locked:
             _log.info("skipped: another ETL run holds the lock")
+            metrics.record_run("skipped", 0.0, {})
             return RunReport(run_id=None, status=None)
         run_id = await runs.start_run(engine)
-        try:
-            # A task group: an interrupted run waits for each entity to roll back before the
-            # lock is released and the run recorded.
-            async with asyncio.TaskGroup() as group:
-                tasks = [
-                    group.create_task(_guarded(engine, client, entity, run_id, deadline, limits))
-                    for entity in ENTITIES
-                ]
-        except BaseException as error:  # cancelled (SIGTERM...), KeyboardInterrupt, SystemExit
-            cancelled = isinstance(error, asyncio.CancelledError)
-            cause = (str(error) or "cancelled") if cancelled else f"interrupted: {error!r}"
-            await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, cause))
-            raise
-        results = [task.result() for task in tasks]
-        stats = dict(zip(ENTITIES, results, strict=True))
-        status = _status(results)
-        errors = "; ".join(s.error for s in results if s.error) or None
-        await runs.finish_run(engine, run_id, status, stats, errors)
-    report = RunReport(run_id, status, stats, round(time.perf_counter() - started, 3))
-    _log.info("run %d %s in %.2fs: %s", run_id, status, report.duration_s, _summary(stats))
+        if on_start is not None:
+            on_start(run_id)
+        # Every log line and error report of this run (its entity tasks inherit the context)
+        # names the run.
+        with run_context(run_id) as span:
+            try:
+                # A task group: an interrupted run waits for each entity to roll back before
+                # the lock is released and the run recorded.
+                async with asyncio.TaskGroup() as group:
+                    tasks = [
+                        group.create_task(
+                            _guarded(engine, client, entity, run_id, deadline, limits)
+                        )
+                        for entity in ENTITIES
+                    ]
+            except BaseException as error:  # cancelled (SIGTERM...), KeyboardInterrupt, SystemExit
+                cancelled = isinstance(error, asyncio.CancelledError)
+                cause = (str(error) or "cancelled") if cancelled else f"interrupted: {error!r}"
+                metrics.record_run("interrupted", time.perf_counter() - started, {})
+                await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, cause))
+                raise
+            results = [task.result() for task in tasks]
+            stats = dict(zip(ENTITIES, results, strict=True))
+            status = _status(results)
+            errors = "; ".join(s.error for s in results if s.error) or None
+            await runs.finish_run(engine, run_id, status, stats, errors)
+            report = RunReport(run_id, status, stats, round(time.perf_counter() - started, 3))
+            metrics.record_run(status, report.duration_s, stats)
+            span.set_attribute("etl.status", status)
+            _log_summary(report)
     return report
+
+
+def _log_summary(report: RunReport) -> None:
+    """The run's one summary line: readable text, and the counts as fields for JSON logs."""
+    _log.log(
+        logging.INFO if report.ok else logging.WARNING,
+        "run %d %s in %.2fs: %s",
+        report.run_id,
+        report.status,
+        report.duration_s,
+        _summary(report.stats),
+        extra={
+            "run_summary": True,
+            "status": report.status,
+            "duration_s": report.duration_s,
+            "entities": {
+                name: s.model_dump(exclude={"duration_s", "error"})
+                for name, s in report.stats.items()
+            },
+        },
+    )
 
 
 def _summary(stats: dict[Entity, EntityStats]) -> str:

@@ -33,9 +33,13 @@ class EtlService:
     # here, so a database that is down at start-up delays the schema instead of the process).
     prepare: Callable[[], Awaitable[None]] | None = None
 
-    async def run_once(self) -> RunReport:
+    async def run_once(self, *, on_start: Callable[[int], object] | None = None) -> RunReport:
         return await run_etl(
-            self.engine, self.source, budget_s=self.run_budget_s, limits=self.limits
+            self.engine,
+            self.source,
+            budget_s=self.run_budget_s,
+            limits=self.limits,
+            on_start=on_start,
         )
 
     async def tick(self) -> None:

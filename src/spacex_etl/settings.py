@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, HttpUrl, field_validator
+import limits
+from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from spacex_etl.extract.bounded import DEFAULT_MAX_RESPONSE_BYTES
 
 
 class Settings(BaseSettings):
     """Every knob of the service; `.env.example` documents each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Errors name the setting, never echo its value: it may be a password or a key.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     database_url: str | None = Field(
         default=None,
@@ -50,7 +51,9 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     http_retry_attempts: int = Field(default=5, ge=1, le=50)
     http_max_response_bytes: int = Field(
-        default=DEFAULT_MAX_RESPONSE_BYTES,
+        # The largest real answer, the live API's whole launches list, is ~0.45 MB; the worst
+        # case of tiny objects decodes to ~30x its JSON size, so 8 MiB keeps a run < 300 MiB.
+        default=8 * 2**20,
         ge=1024,
         description="Largest response body (decoded) accepted from the source.",
     )
@@ -67,10 +70,69 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: JSON lines unless stderr is a terminal."
+    )
+    # HTTP server bounds (uvicorn), so the API holds without a proxy in front too.
+    api_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    api_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    api_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    api_limit_concurrency: int = Field(
+        default=4096, ge=0, description="Connections + tasks before new requests get 503; 0: none."
+    )
+
+    # Auth (JWT). HS256 signs and checks with JWT_SECRET; RS256 checks with the public key
+    # and signs (`spacex-etl token create`) with the private key. No key: admin endpoints 503.
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key, at least 32 bytes (e.g. `openssl rand -hex 32`)."
+    )
+    jwt_public_key_file: Path | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_issuer: str = "spacex-etl"
+    jwt_audience: str = "spacex-etl-api"
+    api_require_token_for_reads: bool = Field(
+        default=False, description="Read endpoints (data mart, runs, metrics) need a token too."
+    )
+    # Edge safety in the app itself (with or without nginx in front).
+    rate_limit: str = Field(
+        default="50/second",
+        description="Requests per client address (limits syntax, e.g. 600/minute); empty: off.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, description="Shared rate-limit counters for several API replicas."
+    )
+    cors_allow_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS; empty: CORS off."
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="`spacex-etl scheduler` serves /metrics here; 0: off.",
+    )
+    sentry_dsn: SecretStr | None = Field(default=None, description="Errors go to Sentry when set.")
+    sentry_environment: str = "production"
+    sentry_traces_sample_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Sentry performance tracing (OpenTelemetry does it)."
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector base URL (http://jaeger:4318); unset: off."
+    )
+    otel_service_name: str = "spacex-etl"
+    access_log: bool = Field(default=True, description="One log line per HTTP request.")
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",
+    )
 
     @property
     def run_budget_s(self) -> float:
         return self.etl_run_budget_seconds or 0.8 * self.etl_interval_seconds
+
+    def secret_values(self) -> list[str]:
+        """Values that must never reach a log line (URL passwords are blanked by pattern)."""
+        return [self.jwt_secret.get_secret_value()] if self.jwt_secret else []
 
     @property
     def statement_timeout_s(self) -> float:
@@ -82,10 +144,39 @@ class Settings(BaseSettings):
     def stale_after_s(self) -> float:
         return self.etl_interval_seconds * self.ready_stale_intervals
 
-    @field_validator("database_url")
+    @field_validator("database_url", "otel_exporter_otlp_endpoint")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator(
+        "jwt_secret",
+        "redis_url",
+        "sentry_dsn",
+        "jwt_public_key_file",
+        "jwt_private_key_file",
+        "etl_run_budget_seconds",
+        mode="before",
+    )
+    @classmethod
+    def _blank_optional_is_unset(cls, value: object) -> object:
+        # `NAME=` in .env (as in .env.example) means unset, not an empty value.
+        return value if value != "" else None
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        if value.strip():
+            limits.parse(value)  # ValueError names the bad string
+        return value.strip()
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # RFC 7518 3.2: an HS256 key must be at least as long as the hash (32 bytes).
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        return value
 
 
 @lru_cache(maxsize=1)

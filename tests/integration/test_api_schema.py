@@ -16,11 +16,13 @@ import schemathesis
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from spacex_etl.api import create_app
+from spacex_etl.api.security import ApiSecurity
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import with_database
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayServer, serving_in_thread
+from spacex_etl.tokens import TokenKeys
 from tests.support import FAST_RETRY, admin
 
 
@@ -45,7 +47,14 @@ def api_schema(
     replay_server.state.reset()
     asyncio.run(_load(url, replay_server.url))
     engine = create_engine(url)  # its pool lives on the server thread's loop, and dies with it
-    app = create_app(engine, stale_after_s=180, on_shutdown=engine.dispose)
+    # As deployed with a token key: admin endpoints answer 401 to the tokens it can generate.
+    keys = TokenKeys("HS256", "k" * 64, None, issuer="spacex-etl", audience="spacex-etl-api")
+    app = create_app(
+        engine,
+        stale_after_s=180,
+        on_shutdown=engine.dispose,
+        security=ApiSecurity(token_keys=keys),
+    )
     try:
         with serving_in_thread(app) as base_url:
             yield schemathesis.openapi.from_url(f"{base_url}openapi.json")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import logging
-import sys
 from decimal import Decimal
 
 import orjson
@@ -11,7 +11,7 @@ import pytest
 
 from spacex_etl.extract.bounded import decode_json
 from spacex_etl.load.rejects import MAX_STORED_PAYLOAD_BYTES, stored_payload
-from spacex_etl.logging import MAX_LOG_MESSAGE_CHARS, OneLineFormatter
+from spacex_etl.logging import MAX_LOG_MESSAGE_CHARS, LogFormat, configure_logging
 from spacex_etl.safe_text import MAX_ERROR_CHARS, storable_text
 from spacex_etl.transform import Rejected, is_absolute_url, transform_page
 
@@ -90,27 +90,24 @@ def test_a_small_payload_is_stored_whole_a_large_or_unstorable_one_as_a_note() -
         assert payload.startswith(note["excerpt"])
 
 
-def test_a_log_line_stays_one_line_and_bounded() -> None:
-    formatter = OneLineFormatter("%(levelname)s %(message)s")
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_a_log_line_stays_one_line_and_bounded(log_format: LogFormat) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", log_format, stream=stream)
+    log = logging.getLogger("spacex_etl.test")
     forged = "id 7\n2026-01-01 00:00:00 ERROR spacex_etl: forged\r\u2028"
-    record = logging.LogRecord("t", logging.WARNING, "", 0, "rejected %s", (forged,), None)
 
-    line = formatter.format(record)
-
-    assert line == r"WARNING rejected id 7\n2026-01-01 00:00:00 ERROR spacex_etl: forged\r\u2028"
-    huge = logging.LogRecord("t", logging.WARNING, "", 0, "x" * 10**6, None, None)
-    assert len(formatter.format(huge)) < MAX_LOG_MESSAGE_CHARS + 100
-
-
-def test_a_traceback_quoting_the_source_stays_on_its_line() -> None:
-    formatter = OneLineFormatter("%(levelname)s %(message)s")
+    log.warning("rejected %s", forged)
+    log.warning("x" * 10**6)
     try:
         raise ValueError("bad value\nERROR forged")
     except ValueError:
-        record = logging.LogRecord("t", logging.ERROR, "", 0, "failed", None, sys.exc_info())
+        log.exception("failed")
 
-    line = formatter.format(record)
-
-    assert "\n" not in line
-    assert "Traceback" in line
-    assert "ValueError: bad value\\nERROR forged" in line
+    output = stream.getvalue()
+    # No line of the output is one the source wrote: its text stays inside the records' lines.
+    assert not [line for line in output.splitlines() if line.startswith(("2026-01-01", "ERROR"))]
+    assert r"forged\r\u2028" in output.replace("\\\\", "\\")
+    assert r"bad value\nERROR forged" in output.replace("\\\\", "\\")
+    assert "Traceback" in output
+    assert max(len(line) for line in output.splitlines()) < MAX_LOG_MESSAGE_CHARS + 2_000

@@ -6,13 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import __version__
+from spacex_etl.api.auth import AUTH_RESPONSES, require_reader
 from spacex_etl.api.errors import install_error_handlers
-from spacex_etl.api.routes import data_mart, health, runs
+from spacex_etl.api.methods import install_method_not_allowed
+from spacex_etl.api.middleware import install_middleware
+from spacex_etl.api.routes import admin, data_mart, health, metrics, runs
+from spacex_etl.api.security import ApiSecurity
+from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.data_mart import UrlCountCache
+from spacex_etl.observability.tracing import instrument_app
 
 Background = Callable[[], AbstractAsyncContextManager[object]]
 
@@ -24,9 +30,16 @@ def create_app(
     url_counts: UrlCountCache | None = None,
     background: Background | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    security: ApiSecurity | None = None,
+    trigger: RunTrigger | None = None,
+    access_log: bool = False,
 ) -> FastAPI:
     """`url_counts` serves the data mart from memory (followed while the app runs);
-    `background` runs for the app's lifetime (the scheduler, in the all-in-one command)."""
+    `background` runs for the app's lifetime (the scheduler, in the all-in-one command);
+    `security` holds token keys, rate limit and CORS (default: see `ApiSecurity`);
+    `trigger` starts runs for `POST /etl/runs` (None: that endpoint answers 503);
+    `access_log` logs one line per request."""
+    security = security or ApiSecurity()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -38,6 +51,8 @@ def create_app(
                 async with background():
                     yield
         finally:
+            if trigger is not None:
+                await trigger.aclose()
             if follower is not None:
                 follower.cancel()
                 await asyncio.gather(follower, return_exceptions=True)
@@ -53,7 +68,18 @@ def create_app(
     app.state.engine = engine
     app.state.url_counts = url_counts
     app.state.stale_after_s = stale_after_s
+    app.state.token_keys = security.token_keys
+    app.state.trigger = trigger
     install_error_handlers(app)
-    for module in (data_mart, health, runs):
-        app.include_router(module.router)
+    install_method_not_allowed(app)
+    install_middleware(app, security, access_log=access_log)
+    instrument_app(app)  # a span per request when tracing is on
+    app.include_router(health.router)  # probes stay public
+    app.include_router(admin.router)
+    for module in (data_mart, runs, metrics):
+        if security.reads_need_token:
+            reader = [Depends(require_reader)]
+            app.include_router(module.router, dependencies=reader, responses=AUTH_RESPONSES)
+        else:  # the data mart's hot path then runs no dependency at all
+            app.include_router(module.router)
     return app

@@ -8,6 +8,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from spacex_etl.db.url import async_url
+from spacex_etl.observability.tracing import instrument_engine
 
 # Statements inside an ETL transaction follow each other within milliseconds (the COPY that
 # streams the pages counts as active, not idle): a transaction idle this long has lost its client.
@@ -28,10 +29,12 @@ def create_engine(
     }
     if statement_timeout_s is not None:
         server_settings["statement_timeout"] = f"{int(statement_timeout_s * 1000)}ms"
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=5,
         pool_pre_ping=True,
         connect_args={"timeout": 10, "server_settings": server_settings},
     )
+    instrument_engine(engine)  # a span per statement when tracing is on
+    return engine

@@ -21,13 +21,11 @@ import httpx
 import orjson
 
 from spacex_etl.errors import ProtocolError, RateLimitedError, SourceError, SourceUnavailableError
+from spacex_etl.settings import Settings
 
-# Defaults of HTTP_TIMEOUT_SECONDS and HTTP_MAX_RESPONSE_BYTES. The largest real answer, a whole
-# launches list, is 221 KB for the 107 recorded launches (~0.45 MB for the live API's 205);
-# 8 MiB leaves ample room while keeping the decoded document (up to ~30x its JSON size for a
-# list of tiny objects) a few hundred MiB.
-DEFAULT_REQUEST_TIMEOUT_S = 10.0
-DEFAULT_MAX_RESPONSE_BYTES = 8 * 2**20
+# Defaults of HTTP_TIMEOUT_SECONDS and HTTP_MAX_RESPONSE_BYTES (settings.py says why).
+DEFAULT_REQUEST_TIMEOUT_S: float = Settings.model_fields["http_timeout_seconds"].default
+DEFAULT_MAX_RESPONSE_BYTES: int = Settings.model_fields["http_max_response_bytes"].default
 
 # How much of a non-200 body is kept for the error message.
 _ERROR_BODY_CHARS = 200

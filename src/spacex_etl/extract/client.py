@@ -30,6 +30,7 @@ from spacex_etl.extract.bounded import (
 )
 from spacex_etl.extract.queries import page_query, whole_list_query
 from spacex_etl.extract.retry import RetryPolicy, Sleep, retrying
+from spacex_etl.observability.tracing import tracer
 
 _log = logging.getLogger(__name__)
 
@@ -78,10 +79,15 @@ class ListExtraction:
         return kept
 
     async def _fetch(self, offset: int | None) -> list[Any]:
+        """One page (the whole list when `offset` is None), traced, its warnings counted."""
         self.requests += 1
-        records, warnings = await self._client.fetch_page(
-            self._entity, offset, deadline=self._deadline
-        )
+        attributes: dict[str, str | int | bool] = {"etl.entity": self._entity}
+        attributes.update({"etl.whole_list": True} if offset is None else {"etl.offset": offset})
+        with tracer.start_as_current_span("etl.extract.page", attributes=attributes) as span:
+            records, warnings = await self._client.fetch_page(
+                self._entity, offset, deadline=self._deadline
+            )
+            span.set_attribute("etl.records", len(records))
         self.warnings.update(_describe(error) for error in warnings)
         return records
 

@@ -1,0 +1,1 @@
+"""Metrics, error reporting and tracing: each off or local by default, on by one setting."""
