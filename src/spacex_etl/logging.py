@@ -12,4 +12,6 @@ def configure_logging(level: str) -> None:
     )
     # httpx logs every request at INFO: one line per page, every minute, is noise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # alembic narrates its set-up at INFO; `migrate.upgrade` logs the revision reached.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

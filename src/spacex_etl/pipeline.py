@@ -151,7 +151,8 @@ async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float)
 
 
 def _summary(stats: dict[str, EntityStats]) -> str:
-    return ", ".join(
-        f"{name} +{s.inserted} ~{s.updated} ={s.unchanged} -{s.deleted} !{s.rejected}"
+    return "; ".join(
+        f"{name}: {s.inserted} new, {s.updated} changed, {s.unchanged} unchanged, "
+        f"{s.deleted} deleted, {s.rejected} rejected"
         for name, s in stats.items()
     )

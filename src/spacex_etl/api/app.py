@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api.errors import install_error_handlers
+from spacex_etl.api.head import HeadAsGet
 from spacex_etl.api.routes import data_mart, health, runs
 from spacex_etl.api.url_count_cache import UrlCountCache
 
@@ -20,12 +22,14 @@ def create_app(
     engine: AsyncEngine,
     *,
     stale_after_s: float,
+    ready_degraded_ok: bool = False,
     url_counts: UrlCountCache | None = None,
     background: Background | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """`url_counts` serves the data mart from memory (followed while the app runs);
-    `background` runs for the app's lifetime (the scheduler, in the all-in-one command)."""
+    `background` runs for the app's lifetime (the scheduler, in the all-in-one command);
+    `ready_degraded_ok` makes /ready answer 200 while degraded (else 503)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +47,8 @@ def create_app(
             if on_shutdown is not None:
                 await on_shutdown()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the installed package: /docs works offline.
+    app = FastAPIOffline(
         title="SpaceX ETL",
         summary="SpaceX launches, missions and rockets collected into PostgreSQL every minute.",
         version="0.1.0",
@@ -52,6 +57,9 @@ def create_app(
     app.state.engine = engine
     app.state.url_counts = url_counts
     app.state.stale_after_s = stale_after_s
+    app.state.ready_degraded_ok = ready_degraded_ok
+    app.state.data_mart_loaded = False  # set once a successful run is seen (data_mart.py)
+    app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     for module in (data_mart, health, runs):
         app.include_router(module.router)

@@ -329,9 +329,8 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     The folder persists, so data survives restarts of the service.
     """
     server = EmbeddedPostgres(data_dir)
-    url = server.start()
-    try:
-        yield url
+    try:  # start inside: a signal while it starts must stop it too
+        yield server.start()
     finally:
         server.stop()
 

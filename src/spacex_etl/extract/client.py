@@ -47,7 +47,7 @@ class SpaceXClient:
         sleep: Sleep | None = None,
     ) -> None:
         self._http = http
-        self._url = url
+        self.url = url
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -76,7 +76,7 @@ class SpaceXClient:
         if timeout.read is None or timeout.read > remaining:
             timeout = httpx.Timeout(remaining)
         try:
-            response = await self._http.post(self._url, json=body, timeout=timeout)
+            response = await self._http.post(self.url, json=body, timeout=timeout)
         except httpx.TimeoutException as error:
             raise SourceUnavailableError(f"timed out: {error!r}", **where) from error
         except httpx.TransportError as error:

@@ -28,9 +28,19 @@ class ReplayServer:
     port: int
 
 
-def serve(host: str = "127.0.0.1", port: int = 8001, *, log_level: str = "info") -> None:
-    """Serve the recorded data as the SpaceX GraphQL API until interrupted (Ctrl-C, SIGTERM)."""
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, lifespan="off", ws="none")
+def serve(host: str, port: int, *, log_level: str = "info") -> None:
+    """Serve the recorded data as the SpaceX GraphQL API until interrupted (Ctrl-C, SIGTERM).
+
+    Its lines go through the process's logging set-up (`spacex-etl replay` configures it)."""
+    uvicorn.run(
+        create_app(),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        lifespan="off",
+        ws="none",
+    )
 
 
 class _SignallingServer(uvicorn.Server):

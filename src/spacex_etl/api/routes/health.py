@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -32,14 +32,26 @@ async def health() -> Health:
     return Health()
 
 
-@router.get("/ready", responses=DATABASE_UNAVAILABLE)
-async def ready(request: Request, conn: Connection) -> Ready:
-    """The database answers; `degraded` when no run has succeeded recently."""
+@router.get(
+    "/ready",
+    responses={
+        **DATABASE_UNAVAILABLE,
+        200: {"description": "Ready: a run succeeded within READY_STALE_INTERVALS intervals."},
+        503: {
+            "description": "Not ready: the database is unreachable, or `degraded` (no recent "
+            "successful run) unless READY_DEGRADED_OK",
+        },
+    },
+)
+async def ready(request: Request, response: Response, conn: Connection) -> Ready:
+    """The database answers and a run succeeded recently (200); else 503, body as for 200."""
     await conn.execute(text("SELECT 1"))
     finished = await last_success(conn)
     stale_after: float = request.app.state.stale_after_s
     age = (datetime.now(UTC) - finished).total_seconds() if finished else None
     fresh = age is not None and age <= stale_after
+    if not fresh and not request.app.state.ready_degraded_ok:
+        response.status_code = 503
     return Ready(
         status="ready" if fresh else "degraded",
         last_success_at=finished,
