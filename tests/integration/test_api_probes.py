@@ -15,8 +15,8 @@ from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 
 
-def _client(engine: AsyncEngine, **options: bool) -> httpx.AsyncClient:
-    app = create_app(engine, stale_after_s=180, **options)
+def _client(engine: AsyncEngine, *, ready_degraded_ok: bool = False) -> httpx.AsyncClient:
+    app = create_app(engine, stale_after_s=180, ready_degraded_ok=ready_degraded_ok)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
 
 
