@@ -257,17 +257,26 @@ def _owner_alive(data_dir: Path) -> bool:
         return False
 
 
+def _exited(process: psutil.Process) -> bool:
+    # A zombie has exited; only its parent (maybe not us) can reap it.
+    try:
+        return bool(process.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
 def _terminate(process: psutil.Process) -> None:
     """Fast shutdown (SIGINT), escalating if PostgreSQL does not stop in time."""
     for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.send_signal(signum)
-            process.wait(_STOP_TIMEOUT_S)
-        except psutil.NoSuchProcess:
+        deadline = time.monotonic() + _STOP_TIMEOUT_S
+        while not _exited(process):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        else:
             return
-        except psutil.TimeoutExpired:
-            continue
-        return
 
 
 def _remove_private_socket_dir(socket_dir: Path) -> None:
