@@ -73,12 +73,13 @@ def postgres_major_version() -> int:
 def server_processes(data_dir: Path) -> list[psutil.Process]:
     """Running postmasters whose data folder is `data_dir` (what a leak check counts)."""
     wanted = str(data_dir.resolve())
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
+    found = {}
+    for process in psutil.process_iter(["name", "cmdline", "ppid"]):
         cmdline = process.info["cmdline"] or []
         if process.info["name"] == "postgres" and wanted in cmdline:
-            found.append(process)
-    return found
+            found[process.pid] = process
+    # A backend just forked still shows its postmaster's command line: count postmasters only.
+    return [p for p in found.values() if p.info["ppid"] not in found]
 
 
 class EmbeddedPostgres:
