@@ -1,12 +1,11 @@
-"""HTTP load: wrk when installed (tried `apt-get install wrk` as root), else a small async
-generator in its own process, so the client never shares an interpreter with the server."""
+"""HTTP load: wrk when installed (`apt-get install wrk`; never installed from here), else a small
+async generator in its own process, so the client never shares an interpreter with the server."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,22 +23,6 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
-
-
-def ensure_wrk() -> str | None:
-    """wrk's path, installing the Debian package first when root and allowed."""
-    found = shutil.which("wrk")
-    if found or os.environ.get("BENCH_NO_INSTALL") or os.geteuid() != 0:
-        return found
-    if shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "wrk"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-            timeout=300,
-        )
-    return shutil.which("wrk")
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -78,7 +61,7 @@ def run_python(url: str, *, seconds: float, connections: int) -> LoadResult:
 
 
 def measure(url: str, *, seconds: float, connections: int = 16) -> LoadResult:
-    wrk = ensure_wrk()
+    wrk = shutil.which("wrk")
     if wrk:
         return run_wrk(wrk, url, seconds=seconds, connections=connections)
     return run_python(url, seconds=seconds, connections=connections)
