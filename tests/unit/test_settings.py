@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from spacex_etl.db.url import async_url
@@ -38,3 +41,34 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_blank_database_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "")
     assert Settings(_env_file=None).database_url is None
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env_example() -> dict[str, str | None]:
+    """KEY=value lines of .env.example; a commented `# KEY=example` maps KEY to None."""
+    found: dict[str, str | None] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if match := re.fullmatch(r"([A-Z_]+)=(.*)", line):
+            found[match.group(1)] = match.group(2)
+        elif match := re.fullmatch(r"# ([A-Z_]+)=\S+", line):
+            found[match.group(1)] = None
+    return found
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    assert set(_env_example()) == {name.upper() for name in Settings.model_fields}
+
+
+def test_env_example_values_are_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    from_example = Settings(_env_file=ROOT / ".env.example")
+    assert from_example == Settings(_env_file=None)
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`{name.upper()}`" in readme, name

@@ -155,9 +155,11 @@ class EmbeddedPostgres:
             check=False,
         )
         if result.returncode != 0:
-            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:]
+            if not last and os.geteuid() == 0:
+                last = ["as root it runs in a user namespace, and none could be created here"]
             raise EmbeddedPostgresError(
-                f"EMBEDDED_PG_DIR={self.data_dir}: {args[0]} failed: {last[0]}"
+                f"EMBEDDED_PG_DIR={self.data_dir}: {args[0]} failed: {(last or ['no output'])[0]}"
             )
 
     def _initdb(self) -> None:
