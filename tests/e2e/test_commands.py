@@ -51,7 +51,8 @@ class Service:
         self.url = f"http://127.0.0.1:{port}"
         self._lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
     def _pump(self) -> None:
         assert self.process.stderr is not None
@@ -69,6 +70,13 @@ class Service:
             self.log.append(line)
             if text in line:
                 return line
+
+    def whole_log(self) -> str:
+        """Everything the process wrote to stderr; call once it has exited."""
+        self._pump_thread.join(timeout=10)
+        while not self._lines.empty():
+            self.log.append(self._lines.get())
+        return "".join(self.log)
 
 
 @contextmanager
@@ -183,6 +191,11 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
         assert await asyncio.to_thread(replay.state.wait_for_requests, "launches", 2, 60)
         service.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(service.process.wait, 10) == 0
+        log = service.whole_log()
+    # One line says so; no traceback, nothing at ERROR.
+    assert log.count("ETL run cancelled by shutdown; recorded as interrupted") == 1
+    assert "Traceback" not in log
+    assert " ERROR " not in log
 
     async with engine.connect() as conn:
         [run] = (await conn.execute(text("SELECT status, error FROM etl_runs"))).all()
