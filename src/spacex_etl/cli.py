@@ -29,7 +29,7 @@ from spacex_etl.pipeline import RunReport
 from spacex_etl.preflight import (
     ExitCode,
     FatalError,
-    bind_api_socket,
+    bind_socket,
     check_database,
     load_settings,
 )
@@ -119,7 +119,7 @@ async def _scheduled_etl(
 def _serve(settings: Settings, *, with_scheduler: bool) -> None:
     # Bound before the database starts, so a busy port fails at once.
     with (
-        bind_api_socket(settings.api_host, settings.api_port) as sock,
+        bind_socket(settings.api_host, settings.api_port) as sock,
         _database(settings, need_schema=not with_scheduler, must_reach=False) as url,
     ):
         _serve_on(sock, settings, url, with_scheduler=with_scheduler)
@@ -277,5 +277,8 @@ def replay(
     """Serve the recorded SpaceX data as the SpaceX Land GraphQL API (offline runs, tests)."""
     from spacex_etl.replay import serve
 
-    with _command(service=True) as settings:
-        serve(host, port, log_level=settings.log_level.lower())
+    with (
+        _command(service=True) as settings,
+        bind_socket(host, port, host_label="--host ", port_label="--port ") as sock,
+    ):
+        serve(sock, log_level=settings.log_level.lower())

@@ -76,18 +76,20 @@ def load_settings() -> Settings:
         raise FatalError("; ".join(lines), ExitCode.CONFIG) from error
 
 
-def bind_api_socket(host: str, port: int) -> socket.socket:
-    """The API's listening socket, bound now so a busy port fails before anything starts."""
+def bind_socket(
+    host: str, port: int, *, host_label: str = "API_HOST=", port_label: str = "API_PORT="
+) -> socket.socket:
+    """A listening socket, bound now so a busy port fails before anything starts; the labels
+    name the setting (or option) in the message."""
+    not_here = (
+        f"{host_label}{host}: not an address of this machine (example: {host_label}127.0.0.1)"
+    )
     try:
         [(family, kind, proto, _, address), *_] = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except socket.gaierror as error:
-        raise FatalError(
-            f"API_HOST={host!r}: not an address of this machine ({error.strerror}) "
-            f"(example: {_example('api_host')})",
-            ExitCode.CONFIG,
-        ) from error
+        raise FatalError(not_here, ExitCode.CONFIG) from error
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -95,14 +97,13 @@ def bind_api_socket(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         problems = {
-            errno.EADDRINUSE: f"API_PORT={port}: {host}:{port} is already in use by another "
-            f"process (example: API_PORT={port + 1})",
-            errno.EACCES: f"API_PORT={port}: no permission to listen on {host}:{port} "
-            "(ports below 1024 need privileges; example: API_PORT=8000)",
-            errno.EADDRNOTAVAIL: f"API_HOST={host!r}: not an address of this machine "
-            f"(example: {_example('api_host')})",
+            errno.EADDRINUSE: f"{port_label}{port}: {host}:{port} is already in use by another "
+            f"process (example: {port_label}{port + 1})",
+            errno.EACCES: f"{port_label}{port}: no permission to listen on {host}:{port} "
+            f"(ports below 1024 need privileges; example: {port_label}8000)",
+            errno.EADDRNOTAVAIL: not_here,
         }
-        message = problems.get(error.errno or 0, f"API_HOST/API_PORT {host}:{port}: {error}")
+        message = problems.get(error.errno or 0, f"{host_label}{host} {port_label}{port}: {error}")
         raise FatalError(message, ExitCode.CONFIG) from error
     return sock
 

@@ -122,3 +122,23 @@ def test_an_unusable_embedded_folder_is_one_line(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "notes.txt").write_text("not a database")
     _fails("migrate", _env(EMBEDDED_PG_DIR=str(folder)), CONFIG, "EMBEDDED_PG_DIR=", "not empty")
+
+
+def test_replay_on_a_busy_port_is_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [*CLI, "replay", "--port", str(port)],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == CONFIG
+    assert result.stderr.strip().splitlines() == [
+        f"spacex-etl: --port {port}: 127.0.0.1:{port} is already in use by another process "
+        f"(example: --port {port + 1})"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -28,11 +29,11 @@ class ReplayServer:
     port: int
 
 
-def serve(host: str, port: int, *, log_level: str = "info") -> None:
-    """Serve the recorded data as the SpaceX GraphQL API until interrupted (Ctrl-C, SIGTERM).
-
-    Its lines go through the process's logging set-up (`spacex-etl replay` configures it)."""
-    uvicorn.run(
+def serve(sock: socket.socket, *, log_level: str = "info") -> None:
+    """Serve the recorded data as the SpaceX GraphQL API on a bound socket until interrupted
+    (Ctrl-C, SIGTERM). Its lines go through the process's logging set-up."""
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(
         create_app(),
         host=host,
         port=port,
@@ -41,6 +42,8 @@ def serve(host: str, port: int, *, log_level: str = "info") -> None:
         lifespan="off",
         ws="none",
     )
+    logging.getLogger(__name__).info("replay server on http://%s:%d/", host, port)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 class _SignallingServer(uvicorn.Server):
