@@ -59,12 +59,14 @@ def _command(*, service: bool = False) -> Iterator[Settings]:
     SIGTERM and Ctrl-C end a service (`service`) with 0, and a one-shot command with 130.
     """
     signal.signal(signal.SIGTERM, _raise_terminated)
+    debug = os.environ.get("LOG_LEVEL", "").upper() == "DEBUG"  # until the settings say
     try:
         settings = load_settings()
+        debug = settings.log_level == "DEBUG"
         configure_logging(settings.log_level)
         yield settings
     except FatalError as problem:
-        if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+        if debug:
             _log.exception("fatal")
         typer.echo(f"spacex-etl: {problem}", err=True)
         raise typer.Exit(problem.code) from None

@@ -3,16 +3,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
+from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
+from tests.conftest import REFERENCE_COUNTS
+
+Settle = Callable[[], Awaitable[None]]
 
 
 def _client(engine: AsyncEngine, *, ready_degraded_ok: bool = False) -> httpx.AsyncClient:
@@ -47,18 +53,48 @@ async def test_ready_degraded_ok_answers_200_with_the_degraded_body(engine: Asyn
     assert response.json()["status"] == "degraded"
 
 
-async def test_data_mart_says_empty_before_the_first_success_and_loaded_after(
-    api: httpx.AsyncClient, engine: AsyncEngine, source: SpaceXClient
+async def _data_mart_status_before_and_after_a_load(
+    api: httpx.AsyncClient, engine: AsyncEngine, source: SpaceXClient, settled: Settle
 ) -> None:
     before = await api.get("/data_mart/object_url_count")
     assert before.headers["X-Data-Mart-Status"] == "empty"
     assert before.json() == {"launches": 0, "missions": 0, "rockets": 0}  # the shape is kept
 
     await run_etl(engine, source, budget_s=30)
+    await settled()
 
     after = await api.get("/data_mart/object_url_count")
     assert after.headers["X-Data-Mart-Status"] == "loaded"
-    assert set(after.json()) == {"launches", "missions", "rockets"}
+    assert after.json() == REFERENCE_COUNTS
+
+
+async def test_data_mart_says_empty_until_a_load_stored_data(
+    api: httpx.AsyncClient, engine: AsyncEngine, source: SpaceXClient
+) -> None:
+    async def nothing_to_wait_for() -> None:
+        return None
+
+    await _data_mart_status_before_and_after_a_load(api, engine, source, nothing_to_wait_for)
+
+
+async def test_data_mart_from_memory_says_empty_until_a_load_stored_data(
+    engine: AsyncEngine, database_url: str, source: SpaceXClient
+) -> None:
+    cache = UrlCountCache(driver_dsn(database_url))
+    app = create_app(engine, stale_after_s=180, url_counts=cache)
+    transport = httpx.ASGITransport(app=app)
+    follower = asyncio.create_task(cache.run())
+    try:
+        await cache.wait_for(lambda counts: counts is not None)  # listening: served from memory
+
+        async def following_the_load() -> None:
+            await cache.wait_for(lambda counts: counts == REFERENCE_COUNTS)
+
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+            await _data_mart_status_before_and_after_a_load(api, engine, source, following_the_load)
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,6 @@ def create_app(
     app.state.url_counts = url_counts
     app.state.stale_after_s = stale_after_s
     app.state.ready_degraded_ok = ready_degraded_ok
-    app.state.data_mart_loaded = False  # set once a successful run is seen (data_mart.py)
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     for module in (data_mart, health, runs):

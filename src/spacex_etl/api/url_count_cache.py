@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 
 from spacex_etl.errors import DATABASE_ERRORS
-from spacex_etl.load.data_mart import URL_COUNTS_SQL
+from spacex_etl.load.data_mart import HAS_DATA_SQL, URL_COUNTS_SQL
 from spacex_etl.load.merge import URL_COUNT_CHANNEL
 
 _log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class UrlCountCache:
         self._max_reconnect_delay_s = max_reconnect_delay_s
         self._counts: dict[str, int] | None = None
         self._body: bytes | None = None
+        self._loaded = False
         self._changed = asyncio.Condition()
 
     @property
@@ -44,10 +45,16 @@ class UrlCountCache:
         """`counts` as the JSON the endpoint answers, serialized once per change."""
         return self._body
 
-    async def _publish(self, counts: dict[str, int] | None) -> None:
+    @property
+    def loaded(self) -> bool:
+        """Whether any load had stored data at the last refresh (meaningful while `body` is)."""
+        return self._loaded
+
+    async def _publish(self, counts: dict[str, int] | None, loaded: bool = False) -> None:
         async with self._changed:
             self._counts = counts
             self._body = orjson.dumps(counts) if counts is not None else None
+            self._loaded = loaded
             self._changed.notify_all()
 
     async def wait_for(self, predicate: Callable[[dict[str, int] | None], bool]) -> None:
@@ -83,7 +90,8 @@ class UrlCountCache:
         async def refresh() -> None:
             async with refresh_lock:  # refreshes in arrival order, so the newest wins
                 rows = await conn.fetch(URL_COUNTS_SQL)
-                await self._publish({row["entity"]: int(row["url_count"]) for row in rows})
+                loaded = bool(await conn.fetchval(HAS_DATA_SQL))
+                await self._publish({row["entity"]: int(row["url_count"]) for row in rows}, loaded)
 
         refreshes: set[asyncio.Task[None]] = set()
 

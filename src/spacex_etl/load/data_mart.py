@@ -12,6 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Entity names sort in the order the API answers them: launches, missions, rockets.
 URL_COUNTS_SQL = "SELECT entity, url_count FROM object_url_count ORDER BY entity"
+# Has any load stored anything? Before that, the data mart's zeros mean "no data yet".
+HAS_DATA_SQL = (
+    "SELECT EXISTS (SELECT FROM launches) OR EXISTS (SELECT FROM missions)"
+    " OR EXISTS (SELECT FROM rockets)"
+)
 
 
 async def refresh_url_count(conn: AsyncConnection, entity: str) -> None:
@@ -31,3 +36,7 @@ async def refresh_url_count(conn: AsyncConnection, entity: str) -> None:
 async def read_url_counts(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(text(URL_COUNTS_SQL))
     return {entity: int(count) for entity, count in rows}
+
+
+async def has_data(conn: AsyncConnection) -> bool:
+    return bool(await conn.scalar(text(HAS_DATA_SQL)))

@@ -6,8 +6,7 @@ from pydantic import BaseModel
 
 from spacex_etl.api.deps import get_engine
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
-from spacex_etl.load import read_url_counts
-from spacex_etl.runs import last_success
+from spacex_etl.load import has_data, read_url_counts
 
 router = APIRouter(prefix="/data_mart", tags=["data mart"], responses=DATABASE_UNAVAILABLE)
 
@@ -23,15 +22,6 @@ class ObjectUrlCount(BaseModel):
 STATUS_HEADER = "X-Data-Mart-Status"
 
 
-async def _loaded(request: Request) -> bool:
-    """Has any run succeeded? Asked of the database until one has, then remembered."""
-    if not request.app.state.data_mart_loaded:
-        async with get_engine(request).connect() as conn:
-            request.app.state.data_mart_loaded = await last_success(conn) is not None
-    loaded: bool = request.app.state.data_mart_loaded
-    return loaded
-
-
 @router.get(
     "/object_url_count",
     response_model=ObjectUrlCount,
@@ -39,8 +29,8 @@ async def _loaded(request: Request) -> bool:
         200: {
             "headers": {
                 STATUS_HEADER: {
-                    "description": "`loaded` once a run has succeeded; `empty` before (the "
-                    "zeros then mean no data yet, not no URLs)",
+                    "description": "`empty` until a load has stored data (the zeros then mean "
+                    "no data yet, not no URLs); `loaded` after",
                     "schema": {"type": "string", "enum": ["loaded", "empty"]},
                 }
             }
@@ -49,13 +39,14 @@ async def _loaded(request: Request) -> bool:
 )
 async def object_url_count(request: Request) -> Response:
     """Served from memory while the app follows the data mart's commits; else from the table."""
-    # No injected dependencies: the hot path is two attribute reads (see bench/README.md).
-    status = "loaded" if await _loaded(request) else "empty"
+    # No injected dependencies: the hot path is attribute reads (see bench/README.md).
     cache = request.app.state.url_counts
-    body = cache.body if cache is not None else None
+    body, loaded = (cache.body, cache.loaded) if cache is not None else (None, False)
     if body is None:
         async with get_engine(request).connect() as conn:
             body = orjson.dumps(
                 ObjectUrlCount.model_validate(await read_url_counts(conn)).model_dump()
             )
-    return Response(body, media_type="application/json", headers={STATUS_HEADER: status})
+            loaded = await has_data(conn)
+    headers = {STATUS_HEADER: "loaded" if loaded else "empty"}
+    return Response(body, media_type="application/json", headers=headers)
