@@ -69,6 +69,9 @@ class UrlCountCache:
             listened = False
             try:
                 listened = await self._listen_once()
+            except asyncpg.UndefinedTableError:
+                # `spacex-etl run` on a new database: the schema arrives with its first run.
+                _log.info("data mart not migrated yet; reading from the database until it is")
             except DATABASE_ERRORS as error:
                 _log.warning(
                     "data mart listener down (%r); reading from the database, retry in %.0fs",
