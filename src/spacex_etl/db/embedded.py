@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import importlib.util
 import json
 import logging
@@ -141,6 +140,8 @@ class EmbeddedPostgres:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # Starting and stopping are exclusive across processes sharing the folder.
+        import fcntl  # POSIX only: imported here so that importing this module works anywhere
+
         lock_path = self.data_dir.with_name(self.data_dir.name + ".lock")
         with lock_path.open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
