@@ -142,3 +142,15 @@ def test_replay_on_a_busy_port_is_one_line() -> None:
         f"spacex-etl: --port {port}: 127.0.0.1:{port} is already in use by another process "
         f"(example: --port {port + 1})"
     ]
+
+
+def test_a_bad_value_in_dot_env_is_one_line_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("HTTP_RETRY_ATTEMPTS=lots\n")
+    result = subprocess.run(
+        [*CLI, "etl"], env=_env(), cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == CONFIG
+    assert result.stderr.strip().splitlines() == [
+        "spacex-etl: HTTP_RETRY_ATTEMPTS='lots': input should be a valid integer, unable to parse "
+        "string as an integer (example: HTTP_RETRY_ATTEMPTS=5)"
+    ]
