@@ -92,7 +92,11 @@ class EmbeddedPostgres:
         self.url = ""
 
     def start(self) -> str:
-        """Initialise the folder if new, stop a stale server, start or join one; its URL."""
+        """Initialise the folder if new, stop a stale server, start or join one; its URL.
+
+        On Linux the server also stops when the thread that started it ends (the parent-death
+        signal follows the forking thread): start it from a thread that outlives its use.
+        """
         try:
             self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
