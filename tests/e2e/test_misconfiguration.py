@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from spacex_etl.db.embedded import EmbeddedPostgres
 from spacex_etl.db.url import driver_dsn
 from tests.e2e.test_commands import CLI, _env, _service
 
@@ -154,3 +155,29 @@ def test_a_bad_value_in_dot_env_is_one_line_too(tmp_path: Path) -> None:
         "spacex-etl: HTTP_RETRY_ATTEMPTS='lots': input should be a valid integer, unable to parse "
         "string as an integer (example: HTTP_RETRY_ATTEMPTS=5)"
     ]
+
+
+def test_a_wrong_password_fails_at_once(tmp_path: Path) -> None:
+    # A server of its own that checks passwords (the shared ones trust local connections).
+    server = EmbeddedPostgres(tmp_path / "pgdata")
+    url = server.start()
+    try:
+
+        async def require_passwords() -> None:
+            conn = await asyncpg.connect(driver_dsn(url))
+            try:
+                await conn.execute("ALTER ROLE postgres PASSWORD 'right'")
+            finally:
+                await conn.close()
+
+        asyncio.run(require_passwords())
+        (tmp_path / "pgdata" / "pg_hba.conf").write_text("local all all scram-sha-256\n")
+        server.stop()
+        server.start()
+        wrong = make_url(url).set(password="wrong").render_as_string(hide_password=False)
+        line = _fails("run", _env(DATABASE_URL=wrong), CONFIG, "DATABASE_URL", "password")
+        assert "wrong" not in line
+        right = make_url(url).set(password="right").render_as_string(hide_password=False)
+        assert subprocess.run([*CLI, "migrate"], env=_env(DATABASE_URL=right)).returncode == 0
+    finally:
+        server.stop()
