@@ -1,33 +1,44 @@
-.PHONY: install run test test-fast lint typecheck check bench audit
+.PHONY: install run test test-fast replay lint typecheck check bench audit
 
-# uv from PATH, or the one `install` puts into this Python on a machine that has none.
-UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv from PATH, else a private copy in .uv-venv: a venv of this Python, so the system Python is
+# never written to (PEP 668 "externally managed" systems, no root needed).
+PYTHON ?= python3
 UV_VERSION := 0.13.9
+UV_VENV := .uv-venv
+UV := $(shell command -v uv 2>/dev/null || echo $(UV_VENV)/bin/uv)
+# Passed to pytest by `make test`, e.g. PYTEST_ARGS="tests/unit -x".
+PYTEST_ARGS ?=
 
-install:  ## create .venv with the locked dependencies (installs uv first if missing)
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+install: $(UV)  ## create .venv with the locked dependencies (and uv itself when missing)
 	$(UV) sync --frozen
 
+$(UV_VENV)/bin/uv:
+	@$(PYTHON) -m venv $(UV_VENV) || { echo "make: '$(PYTHON) -m venv' failed: on Debian/Ubuntu install python3-venv, or install uv (https://docs.astral.sh/uv/)" >&2; rm -rf $(UV_VENV); exit 1; }
+	$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
 run: install  ## the service: API on :8000 + ETL every minute (embedded PostgreSQL unless DATABASE_URL)
-	$(UV) run spacex-etl run
+	$(UV) run --frozen spacex-etl run
 
 test: install  ## every test, on embedded PostgreSQL or TEST_DATABASE_URL; coverage printed and enforced
-	$(UV) run pytest --cov
+	$(UV) run --frozen pytest --cov $(PYTEST_ARGS)
 
 test-fast: install  ## every test but the slow tier (end-to-end processes, bench smoke)
-	$(UV) run pytest -m "not slow" --cov
+	$(UV) run --frozen pytest -m "not slow" --cov $(PYTEST_ARGS)
+
+replay: install  ## the recorded data as the GraphQL API on :8081, for SPACEX_API_URL=http://127.0.0.1:8081/
+	$(UV) run --frozen spacex-etl replay
 
 lint: install
-	$(UV) run ruff check .
-	$(UV) run ruff format --check .
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
 
 typecheck: install
-	$(UV) run mypy
+	$(UV) run --frozen mypy
 
 check: lint typecheck test
 
 bench: install  ## benchmarks: print tables, write bench/results/*.json
-	$(UV) run python -m bench
+	$(UV) run --frozen python -m bench
 
 audit: install  ## audit the locked dependencies; exit 3 when no advisory data is reachable
-	$(UV) run python deploy/audit.py
+	$(UV) run --frozen python deploy/audit.py

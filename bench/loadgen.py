@@ -1,5 +1,5 @@
-"""HTTP load: wrk when installed (tried `apt-get install wrk` as root), else a small async
-generator in its own process, so the client never shares an interpreter with the server."""
+"""HTTP load: wrk when installed (`apt-get install wrk`; never installed from here), else a small
+async generator in its own process, so the client never shares an interpreter with the server."""
 
 from __future__ import annotations
 

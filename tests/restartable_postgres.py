@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pgserver
-from pgserver import _commands
+from spacex_etl.db.embedded import EmbeddedPostgres
 
 
 class RestartablePostgres:
     def __init__(self, data_dir: Path) -> None:
-        self._server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
-        self.url: str = self._server.get_uri()
+        self._server = EmbeddedPostgres(data_dir)
+        self.url: str = self._server.start()
 
     def stop(self) -> None:
         """A fast shutdown: open connections are cut, in-flight transactions are lost."""
-        _commands.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user
-        )
+        self._server.stop()
 
     def start(self) -> None:
-        self._server.ensure_postgres_running()
+        self._server.start()
 
     def close(self) -> None:
-        self._server.cleanup()
+        self._server.stop()

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from types import FrameType
 from typing import Annotated
 
 import typer
-from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import data_mart, run_lock, runs, token_cli
@@ -21,7 +24,7 @@ from spacex_etl.api.server import serve
 from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db import migrate as migrations
-from spacex_etl.db.embedded import embedded_postgres
+from spacex_etl.db.embedded import EmbeddedPostgresError, embedded_postgres
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.entities import Entity
@@ -30,11 +33,21 @@ from spacex_etl.observability import metrics
 from spacex_etl.observability.sentry import init_sentry
 from spacex_etl.observability.tracing import init_tracing
 from spacex_etl.pipeline import RunReport
+from spacex_etl.preflight import (
+    ExitCode,
+    FatalError,
+    bind_socket,
+    check_database,
+    load_settings,
+)
 from spacex_etl.replay.dataset import LIVE_UPCOMING_DELAY_S, Profile, Revision
 from spacex_etl.runs import EntityStats
 from spacex_etl.scheduler import scheduled
 from spacex_etl.service import EtlService, etl_service
-from spacex_etl.settings import Settings, get_settings
+from spacex_etl.settings import Settings
+
+# `spacex-etl replay`'s port, and the one the README's offline recipe points SPACEX_API_URL at.
+REPLAY_PORT = 8081
 
 # Tracebacks never print local variables: they hold settings, URLs and passwords.
 app = typer.Typer(
@@ -43,28 +56,68 @@ app = typer.Typer(
 app.add_typer(token_cli.app, name="token")
 _log = logging.getLogger("spacex_etl")
 
-EXIT_FAILED = 1
-EXIT_SKIPPED = 75  # EX_TEMPFAIL: another process holds the run lock; try again later
+
+class _TerminatedError(Exception):
+    """SIGTERM, raised in the main thread so that every `finally` (the database's) runs."""
+
+
+def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise _TerminatedError
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    """DATABASE_URL, or the embedded server (started here, stopped on exit) when it is unset."""
+def _command(*, service: bool = False) -> Iterator[Settings]:
+    """Settings and logging for a command; a `FatalError` problem exits with its one line and code.
+
+    SIGTERM and Ctrl-C end a service (`service`) with 0, and a one-shot command with 130.
+    """
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    debug = os.environ.get("LOG_LEVEL", "").upper() == "DEBUG"  # until the settings say
+    try:
+        settings = load_settings()
+        debug = settings.log_level == "DEBUG"
+        configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
+        init_sentry(settings)
+        init_tracing(settings)
+        yield settings
+    except FatalError as problem:
+        if debug:
+            _log.exception("fatal")
+        typer.echo(f"spacex-etl: {problem}", err=True)
+        raise typer.Exit(problem.code) from None
+    except (_TerminatedError, KeyboardInterrupt):
+        if not service:
+            typer.echo("spacex-etl: interrupted", err=True)
+        raise typer.Exit(ExitCode.OK if service else ExitCode.INTERRUPTED) from None
+
+
+@contextmanager
+def _database(settings: Settings, *, need_schema: bool, must_reach: bool) -> Iterator[str]:
+    """DATABASE_URL, or the embedded server (started here, stopped on exit) when it is unset;
+    checked once: refused credentials or a missing schema are `FatalError`, and so is an unreachable
+    server when `must_reach` (else the command starts and keeps retrying)."""
     if settings.database_url:
-        yield settings.database_url
+        url = settings.database_url
+        yield _checked(url, need_schema=need_schema, must_reach=must_reach)
         return
-    with embedded_postgres(settings.embedded_pg_dir) as url:
-        yield url
+    try:
+        with embedded_postgres(settings.embedded_pg_dir) as url:
+            yield _checked(url, need_schema=need_schema, must_reach=must_reach)
+    except EmbeddedPostgresError as error:
+        raise FatalError(str(error), ExitCode.CONFIG) from error
 
 
-@contextmanager
-def _command() -> Iterator[tuple[Settings, str]]:
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
-    init_sentry(settings)
-    init_tracing(settings)
-    with _database(settings) as url:
-        yield settings, url
+def _checked(url: str, *, need_schema: bool, must_reach: bool) -> str:
+    if asyncio.run(check_database(url, need_schema=need_schema)):
+        return url
+    where = make_url(url).render_as_string(hide_password=True)
+    if must_reach:
+        raise FatalError(
+            f"DATABASE_URL: no database server answers at {where}: is it running?",
+            ExitCode.UNAVAILABLE,
+        )
+    _log.warning("database at %s unreachable for now; retrying until it answers", where)
+    return url
 
 
 @asynccontextmanager
@@ -80,7 +133,16 @@ async def _scheduled_etl(
         yield service
 
 
-def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
+def _serve(settings: Settings, *, with_scheduler: bool) -> None:
+    # Bound before the database starts, so a busy port fails at once.
+    with (
+        bind_socket(settings.api_host, settings.api_port) as sock,
+        _database(settings, need_schema=not with_scheduler, must_reach=False) as url,
+    ):
+        _serve_on(sock, settings, url, with_scheduler=with_scheduler)
+
+
+def _serve_on(sock: socket.socket, settings: Settings, url: str, *, with_scheduler: bool) -> None:
     engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
     trigger = RunTrigger()
 
@@ -99,6 +161,7 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
     application = create_app(
         engine,
         stale_after_s=settings.stale_after_s,
+        ready_degraded_ok=settings.ready_degraded_ok,
         url_counts=UrlCountCache(driver_dsn(url)),
         background=background,
         on_shutdown=engine.dispose,
@@ -106,20 +169,25 @@ def _serve(settings: Settings, url: str, *, with_scheduler: bool) -> None:
         trigger=trigger,
         access_log=settings.access_log,
     )
-    serve(application, settings)
+    host, port = sock.getsockname()[:2]
+    _log.info("API on http://%s:%d (OpenAPI docs at /docs)", host, port)
+    serve(application, settings, sock)
 
 
 @app.command()
 def run() -> None:
     """All in one: the API and the scheduler in this process; migrates before the first run."""
-    with _command() as (settings, url):
-        _serve(settings, url, with_scheduler=True)
+    with _command(service=True) as settings:
+        _serve(settings, with_scheduler=True)
 
 
 @app.command()
 def migrate() -> None:
     """Apply database migrations (alembic upgrade head)."""
-    with _command() as (_, url):
+    with (
+        _command() as settings,
+        _database(settings, need_schema=False, must_reach=True) as url,
+    ):
         migrations.upgrade(url)
         typer.echo("database is at the latest schema")
 
@@ -127,8 +195,8 @@ def migrate() -> None:
 @app.command()
 def api() -> None:
     """Serve the HTTP API only."""
-    with _command() as (settings, url):
-        _serve(settings, url, with_scheduler=False)
+    with _command(service=True) as settings:
+        _serve(settings, with_scheduler=False)
 
 
 async def _until_signalled() -> None:
@@ -151,16 +219,13 @@ def scheduler() -> None:
         finally:
             await engine.dispose()
 
-    with _command() as (settings, url):
+    with (
+        _command(service=True) as settings,
+        _database(settings, need_schema=True, must_reach=False) as url,
+    ):
         if settings.metrics_port:
             metrics.serve_metrics(settings.api_host, settings.metrics_port)
         asyncio.run(main(settings, url))
-
-
-async def _require_schema(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        if await conn.scalar(text("SELECT to_regclass('etl_runs')")) is None:
-            raise typer.BadParameter("the database has no schema yet: run `spacex-etl migrate`")
 
 
 def _print_report(report: RunReport) -> None:
@@ -208,13 +273,15 @@ def etl() -> None:
         _cancel_on_signals(received)
         engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
         try:
-            await _require_schema(engine)
             async with etl_service(settings, engine) as service:
                 return await service.run_once()
         finally:
             await engine.dispose()
 
-    with _command() as (settings, url):
+    with (
+        _command() as settings,
+        _database(settings, need_schema=True, must_reach=True) as url,
+    ):
         try:
             report = asyncio.run(main(settings, url))
         except asyncio.CancelledError:
@@ -224,10 +291,10 @@ def etl() -> None:
             raise typer.Exit(128 + received[0]) from None
     if report.skipped:
         typer.echo("skipped: another ETL run holds the lock", err=True)
-        raise typer.Exit(EXIT_SKIPPED)
+        raise typer.Exit(ExitCode.SKIPPED)
     _print_report(report)
     if not report.ok:
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command()
@@ -237,7 +304,6 @@ def recount() -> None:
     async def main(url: str) -> dict[Entity, tuple[int, int]] | None:
         engine = create_engine(url)
         try:
-            await _require_schema(engine)
             # A load moves the data mart by deltas: recount between runs, never during one.
             async with run_lock.exclusive(engine) as locked:
                 if not locked:
@@ -247,11 +313,14 @@ def recount() -> None:
         finally:
             await engine.dispose()
 
-    with _command() as (_, url):
+    with (
+        _command() as settings,
+        _database(settings, need_schema=True, must_reach=True) as url,
+    ):
         differences = asyncio.run(main(url))
     if differences is None:
         typer.echo("skipped: an ETL run holds the lock; try again after it", err=True)
-        raise typer.Exit(EXIT_SKIPPED)
+        raise typer.Exit(ExitCode.SKIPPED)
     typer.echo(f"{'entity':>9}  {'stored':>9}  {'counted':>9}")
     for entity, (stored, counted) in differences.items():
         verdict = "ok" if stored == counted else f"repaired ({counted - stored:+d})"
@@ -267,13 +336,15 @@ def list_runs(
     async def main(url: str) -> list[runs.Run]:
         engine = create_engine(url)
         try:
-            await _require_schema(engine)
             async with engine.connect() as conn:
                 return await runs.list_runs(conn, limit=limit)
         finally:
             await engine.dispose()
 
-    with _command() as (_, url):
+    with (
+        _command() as settings,
+        _database(settings, need_schema=True, must_reach=True) as url,
+    ):
         history = asyncio.run(main(url))
     typer.echo(f"{'id':>6}  {'started (UTC)':<19}  {'status':<11}  {'seconds':>8}  error")
     for item in history:
@@ -291,7 +362,7 @@ def list_runs(
 @app.command()
 def replay(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = REPLAY_PORT,
     profile: Annotated[
         Profile,
         typer.Option(
@@ -308,10 +379,14 @@ def replay(
     ] = LIVE_UPCOMING_DELAY_S,
 ) -> None:
     """Serve the recorded SpaceX data as the GraphQL API (offline runs, tests)."""
-    from spacex_etl.replay import ReplayState, serve
+    from spacex_etl.replay import ReplayState
+    from spacex_etl.replay import serve as serve_replay
 
-    configure_logging(get_settings().log_level)
     if profile == "v3" and revision != "current":
         raise typer.BadParameter("--revision applies to the live profile", param_hint="--revision")
     state = ReplayState(profile=profile, revision=revision, upcoming_delay_s=upcoming_delay)
-    serve(host, port, state=state)
+    with (
+        _command(service=True) as settings,
+        bind_socket(host, port, host_label="--host ", port_label="--port ") as sock,
+    ):
+        serve_replay(sock, state=state, log_level=settings.log_level.lower())

@@ -282,7 +282,8 @@ def _log_summary(report: RunReport) -> None:
 
 
 def _summary(stats: dict[Entity, EntityStats]) -> str:
-    return ", ".join(
-        f"{name} +{s.inserted} ~{s.updated} ={s.unchanged} -{s.deleted} !{s.rejected}"
+    return "; ".join(
+        f"{name}: {s.inserted} new, {s.updated} changed, {s.unchanged} unchanged, "
+        f"{s.deleted} deleted, {s.rejected} rejected"
         for name, s in stats.items()
     )

@@ -34,6 +34,9 @@ async def scheduled(
         running.add(task)
         try:
             await job()
+        except asyncio.CancelledError:
+            # Only our own shutdown cancels a run: one line, not APScheduler's traceback.
+            _log.warning("ETL run cancelled by shutdown; recorded as interrupted")
         finally:
             running.discard(task)
 

@@ -34,13 +34,24 @@ class EtlService:
     prepare: Callable[[], Awaitable[None]] | None = None
 
     async def run_once(self, *, on_start: Callable[[int], object] | None = None) -> RunReport:
-        return await run_etl(
+        report = await run_etl(
             self.engine,
             self.source,
             budget_s=self.run_budget_s,
             limits=self.limits,
             on_start=on_start,
         )
+        # SourceUnavailableError's messages for a source that never answered (see extract).
+        if any(
+            s.error and ("connection failed" in s.error or "timed out" in s.error)
+            for s in report.stats.values()
+        ):
+            _log.warning(
+                "the source %s did not answer. Offline? Serve the recorded data with "
+                "`spacex-etl replay` and set SPACEX_API_URL=http://127.0.0.1:8081/",
+                self.source.url,
+            )
+        return report
 
     async def tick(self) -> None:
         """One scheduled run: a database outage is logged, and the next tick tries again."""
@@ -61,6 +72,7 @@ async def etl_service(
 ) -> AsyncIterator[EtlService]:
     timeout = httpx.Timeout(settings.http_timeout_seconds)
     headers = {"User-Agent": f"spacex-etl/{__version__}"}
+    _log.info("source: %s", settings.spacex_api_url)
     async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
         source = SpaceXClient(
             http,

@@ -9,6 +9,9 @@ from typing import Literal
 import limits
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
+
+from spacex_etl.db.url import async_url
 
 
 class Settings(BaseSettings):
@@ -20,17 +23,22 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="PostgreSQL URL; unset means an embedded server in EMBEDDED_PG_DIR.",
+        examples=["postgresql://user:pass@localhost:5432/spacex"],
     )
     embedded_pg_dir: Path = Field(
         default=Path(".spacex-etl/pgdata"),
         description="Data folder of the embedded PostgreSQL used when DATABASE_URL is unset.",
     )
-    spacex_api_url: HttpUrl = HttpUrl("https://spacex-production.up.railway.app/")
-    etl_interval_seconds: float = Field(default=60.0, gt=0)
+    spacex_api_url: HttpUrl = Field(
+        default=HttpUrl("https://spacex-production.up.railway.app/"),
+        examples=["http://127.0.0.1:8081/"],
+    )
+    etl_interval_seconds: float = Field(default=60.0, gt=0, examples=[60])
     page_size: int = Field(
         default=500,
         ge=1,
         le=10_000,
+        examples=[500],
         description="Records per page; above the live list's size, one request fetches it all.",
     )
     source_max_records: int = Field(
@@ -48,8 +56,8 @@ class Settings(BaseSettings):
         le=1,
         description="A run rejecting more of an entity's records fails (contract drift).",
     )
-    http_timeout_seconds: float = Field(default=10.0, gt=0)
-    http_retry_attempts: int = Field(default=5, ge=1, le=50)
+    http_timeout_seconds: float = Field(default=10.0, gt=0, examples=[10])
+    http_retry_attempts: int = Field(default=5, ge=1, le=50, examples=[5])
     http_max_response_bytes: int = Field(
         # The largest real answer, the live API's whole launches list, is ~0.45 MB; the worst
         # case of tiny objects decodes to ~30x its JSON size, so 8 MiB keeps a run < 300 MiB.
@@ -61,15 +69,22 @@ class Settings(BaseSettings):
         default=None,
         gt=0,
         description="Time a run may take, retries included; default 0.8 x interval.",
+        examples=[48],
     )
     ready_stale_intervals: float = Field(
         default=3.0,
         gt=0,
         description="/ready is degraded after this many intervals with no success.",
+        examples=[3],
+    )
+    ready_degraded_ok: bool = Field(
+        default=False,
+        description="/ready answers 200 while degraded (default: 503, what probes act on).",
+        examples=["true"],
     )
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", examples=["DEBUG"])
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: JSON lines unless stderr is a terminal."
     )
@@ -144,7 +159,17 @@ class Settings(BaseSettings):
     def stale_after_s(self) -> float:
         return self.etl_interval_seconds * self.ready_stale_intervals
 
-    @field_validator("database_url", "otel_exporter_otlp_endpoint")
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url_or_unset(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                async_url(value)
+            except ArgumentError:
+                raise ValueError("not a URL; PostgreSQL URLs look like postgresql://...") from None
+        return value or None
+
+    @field_validator("otel_exporter_otlp_endpoint")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -177,6 +202,14 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value().encode()) < 32:
             raise ValueError("JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in levels:
+            raise ValueError(f"not a log level, use one of {', '.join(levels)}")
+        return value.upper()
 
 
 @lru_cache(maxsize=1)

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.data_mart import URL_COUNTS_SQL as COUNTS_SQL
+from spacex_etl.db.embedded import server_processes
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.replay import ReplayServer
 from spacex_etl.replay.dataset import load_recorded
@@ -56,7 +57,8 @@ class Service:
         self.url = f"http://127.0.0.1:{port}"
         self._lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
     def _pump(self) -> None:
         assert self.process.stderr is not None
@@ -76,6 +78,13 @@ class Service:
             self.log.append(line)
             if text in line:
                 return line
+
+    def whole_log(self) -> str:
+        """Everything the process wrote to stderr; call once it has exited."""
+        self._pump_thread.join(timeout=10)
+        while not self._lines.empty():
+            self.log.append(self._lines.get())
+        return "".join(self.log)
 
 
 @contextmanager
@@ -104,20 +113,31 @@ def _service(command: str, env: dict[str, str]) -> Iterator[Service]:
 def test_run_on_embedded_postgres_serves_the_reference_counts(
     replay: ReplayServer, tmp_path: Path
 ) -> None:
-    env = _env(SPACEX_API_URL=replay.url, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
+    pgdata = tmp_path / "pgdata"
+    env = _env(SPACEX_API_URL=replay.url, EMBEDDED_PG_DIR=str(pgdata))
     with _service("run", env) as service:
+        assert replay.url in service.wait_for_log("source:")
         service.wait_for_log("run 1 success")
         response = httpx.get(f"{service.url}/data_mart/object_url_count", timeout=10)
         assert response.json() == REFERENCE_COUNTS
+        assert len(server_processes(pgdata)) == 1
+        # Another command on the same folder joins the running server and leaves it running.
+        history = subprocess.run([*CLI, "runs"], env=env, capture_output=True, text=True)
+        assert history.returncode == 0, history.stderr
+        assert "success" in history.stdout
+        assert httpx.get(f"{service.url}/ready", timeout=10).status_code == 200
         service.process.send_signal(signal.SIGTERM)
         service.wait_for_log("scheduler stopped", timeout=20)
-        # uvicorn re-raises the SIGTERM it handled once shut down, as process managers expect.
-        assert service.process.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert service.process.wait(timeout=20) == 0  # a requested stop is a clean exit
+    assert server_processes(pgdata) == []  # the embedded server stopped with its process
 
     # The data folder persists: a restart finds the data already loaded.
     with _service("run", env) as service:
         line = service.wait_for_log("run 2 success")
-        assert "launches +0 ~0 =107" in line
+        assert "launches: 0 new, 0 changed, 107 unchanged, 0 deleted, 0 rejected" in line
+        service.process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert service.process.wait(timeout=20) == 0
+    assert server_processes(pgdata) == []
 
 
 def test_service_stays_up_when_the_source_is_unreachable(
@@ -126,9 +146,12 @@ def test_service_stays_up_when_the_source_is_unreachable(
     env = _env(SPACEX_API_URL=UNREACHABLE, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
     with _service("run", env) as service:
         service.wait_for_log("run 1 failed")
+        assert "spacex-etl replay" in service.wait_for_log("did not answer")
         assert httpx.get(f"{service.url}/health", timeout=10).json() == {"status": "ok"}
+        assert httpx.get(f"{service.url}/ready", timeout=10).status_code == 503
         counts = httpx.get(f"{service.url}/data_mart/object_url_count", timeout=10)
         assert counts.json() == {"launches": 0, "missions": 0, "rockets": 0}
+        assert counts.headers["X-Data-Mart-Status"] == "empty"
         [run] = httpx.get(f"{service.url}/etl/runs", timeout=10).json()
         assert run["status"] == "failed"
         assert "connection failed" in run["stats"]["launches"]["error"]
@@ -177,8 +200,9 @@ def test_etl_on_an_unmigrated_database_says_what_to_do(
 ) -> None:
     env = _env(DATABASE_URL=empty_database_url, SPACEX_API_URL=replay.url)
     result = subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True)
-    assert result.returncode != 0
+    assert result.returncode == 65
     assert "spacex-etl migrate" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_lock(
@@ -191,6 +215,11 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
         assert await asyncio.to_thread(replay.state.wait_for_requests, "launches", 2, 60)
         service.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(service.process.wait, 10) == 0
+        log = service.whole_log()
+    # One line says so; no traceback, nothing at ERROR.
+    assert log.count("ETL run cancelled by shutdown; recorded as interrupted") == 1
+    assert "Traceback" not in log
+    assert " ERROR " not in log
 
     async with engine.connect() as conn:
         [run] = (await conn.execute(text("SELECT status, error FROM etl_runs"))).all()

@@ -91,5 +91,6 @@ async def test_endpoint_serves_the_copy_without_a_database_round_trip(
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
+    assert response.headers["X-Data-Mart-Status"] == "loaded"
     assert response.json() == REFERENCE_COUNTS
     assert list(response.json()) == ["launches", "missions", "rockets"]

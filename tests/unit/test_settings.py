@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from spacex_etl.db.url import async_url
@@ -49,3 +52,38 @@ def test_the_version_is_the_package_metadata() -> None:
 
     app = create_app(create_engine("postgresql://nobody@127.0.0.1:9/none"), stale_after_s=1)
     assert spacex_etl.__version__ == version("spacex-etl") == app.version
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env_example() -> dict[str, str | None]:
+    """KEY=value lines of .env.example's service part (the docker compose section after it sets
+    no service setting); a commented `# KEY=example` maps KEY to None."""
+    found: dict[str, str | None] = {}
+    text = (ROOT / ".env.example").read_text()
+    service_part, compose_marker, _ = text.partition("# --- docker compose only")
+    assert compose_marker, "the compose section's marker line moved: update this test"
+    for line in service_part.splitlines():
+        if match := re.fullmatch(r"([A-Z_]+)=(.*)", line):
+            found[match.group(1)] = match.group(2)
+        elif match := re.fullmatch(r"# ([A-Z_]+)=\S+", line):
+            found[match.group(1)] = None
+    return found
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    assert set(_env_example()) == {name.upper() for name in Settings.model_fields}
+
+
+def test_env_example_values_are_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    from_example = Settings(_env_file=ROOT / ".env.example")
+    assert from_example == Settings(_env_file=None)
+
+
+def test_readme_configuration_table_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`{name.upper()}`" in readme, name

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import __version__
 from spacex_etl.api.auth import AUTH_RESPONSES, require_reader
 from spacex_etl.api.errors import install_error_handlers
+from spacex_etl.api.head import HeadAsGet
 from spacex_etl.api.methods import install_method_not_allowed
 from spacex_etl.api.middleware import install_middleware
 from spacex_etl.api.routes import admin, data_mart, health, metrics, runs
@@ -27,6 +29,7 @@ def create_app(
     engine: AsyncEngine,
     *,
     stale_after_s: float,
+    ready_degraded_ok: bool = False,
     url_counts: UrlCountCache | None = None,
     background: Background | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
@@ -38,7 +41,8 @@ def create_app(
     `background` runs for the app's lifetime (the scheduler, in the all-in-one command);
     `security` holds token keys, rate limit and CORS (default: see `ApiSecurity`);
     `trigger` starts runs for `POST /etl/runs` (None: that endpoint answers 503);
-    `access_log` logs one line per request."""
+    `access_log` logs one line per request;
+    `ready_degraded_ok` makes /ready answer 200 while degraded (else 503)."""
     security = security or ApiSecurity()
 
     @asynccontextmanager
@@ -59,7 +63,8 @@ def create_app(
             if on_shutdown is not None:
                 await on_shutdown()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the installed package: /docs works offline.
+    app = FastAPIOffline(
         title="SpaceX ETL",
         summary="SpaceX launches, missions and rockets collected into PostgreSQL every minute.",
         version=__version__,
@@ -70,6 +75,8 @@ def create_app(
     app.state.stale_after_s = stale_after_s
     app.state.token_keys = security.token_keys
     app.state.trigger = trigger
+    app.state.ready_degraded_ok = ready_degraded_ok
+    app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     install_method_not_allowed(app)
     install_middleware(app, security, access_log=access_log)

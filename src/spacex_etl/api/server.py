@@ -11,6 +11,7 @@ and closing the connection.
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass
 
 import uvicorn
@@ -130,8 +131,9 @@ def server_config(
     )
 
 
-def serve(app: ASGIApp, settings: Settings) -> None:
-    """Serve `app` on API_HOST:API_PORT with the configured bounds, until SIGTERM / Ctrl-C."""
+def serve(app: ASGIApp, settings: Settings, sock: socket.socket) -> None:
+    """Serve `app` on `sock` (bound to API_HOST:API_PORT) with the configured bounds, until
+    SIGTERM / Ctrl-C."""
     limits = ServerLimits(
         max_header_bytes=settings.api_max_header_bytes,
         header_timeout_s=settings.api_header_timeout_seconds,
@@ -141,9 +143,9 @@ def serve(app: ASGIApp, settings: Settings) -> None:
     config = server_config(
         app,
         host=settings.api_host,
-        port=settings.api_port,
+        port=sock.getsockname()[1],
         limits=limits,
         trusted_proxies=settings.trusted_proxies,
         log_level=settings.log_level.lower(),
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])

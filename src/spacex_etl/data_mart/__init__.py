@@ -7,19 +7,23 @@ memory with `UrlCountCache` or read it with `read_url_counts`; `recount` repairs
 from spacex_etl.data_mart.cache import UrlCountCache
 from spacex_etl.data_mart.store import (
     CHANNEL,
+    HAS_DATA_SQL,
     TABLE,
     URL_COUNTS_SQL,
     ObjectUrlCount,
+    has_data,
     read_url_counts,
     recount,
 )
 
 __all__ = [
     "CHANNEL",
+    "HAS_DATA_SQL",
     "TABLE",
     "URL_COUNTS_SQL",
     "ObjectUrlCount",
     "UrlCountCache",
+    "has_data",
     "read_url_counts",
     "recount",
 ]

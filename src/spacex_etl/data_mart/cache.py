@@ -16,7 +16,7 @@ from collections.abc import Callable
 import asyncpg
 import orjson
 
-from spacex_etl.data_mart.store import CHANNEL, URL_COUNTS_SQL
+from spacex_etl.data_mart.store import CHANNEL, HAS_DATA_SQL, URL_COUNTS_SQL
 from spacex_etl.errors import DATABASE_ERRORS
 
 _log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class UrlCountCache:
         self._max_reconnect_delay_s = max_reconnect_delay_s
         self._counts: dict[str, int] | None = None
         self._body: bytes | None = None
+        self._loaded = False
         self._changed = asyncio.Condition()
 
     @property
@@ -50,10 +51,16 @@ class UrlCountCache:
         """`counts` as the JSON the endpoint answers, serialized once per change."""
         return self._body
 
-    async def _publish(self, counts: dict[str, int] | None) -> None:
+    @property
+    def loaded(self) -> bool:
+        """Whether any load had stored data at the last refresh (meaningful while `body` is)."""
+        return self._loaded
+
+    async def _publish(self, counts: dict[str, int] | None, loaded: bool = False) -> None:
         async with self._changed:
             self._counts = counts
             self._body = orjson.dumps(counts) if counts is not None else None
+            self._loaded = loaded
             self._changed.notify_all()
 
     async def wait_for(self, predicate: Callable[[dict[str, int] | None], bool]) -> None:
@@ -68,6 +75,9 @@ class UrlCountCache:
             listened = False
             try:
                 listened = await self._listen_once()
+            except asyncpg.UndefinedTableError:
+                # `spacex-etl run` on a new database: the schema arrives with its first run.
+                _log.info("data mart not migrated yet; reading from the database until it is")
             except DATABASE_ERRORS as error:
                 _log.warning(
                     "data mart listener down (%r); reading from the database, retry in %.0fs",
@@ -89,7 +99,8 @@ class UrlCountCache:
         async def refresh() -> None:
             async with refresh_lock:  # refreshes in arrival order, so the newest wins
                 rows = await conn.fetch(URL_COUNTS_SQL)
-                await self._publish({row["entity"]: int(row["url_count"]) for row in rows})
+                loaded = bool(await conn.fetchval(HAS_DATA_SQL))
+                await self._publish({row["entity"]: int(row["url_count"]) for row in rows}, loaded)
 
         refreshes: set[asyncio.Task[None]] = set()
 

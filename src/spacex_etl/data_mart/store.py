@@ -24,6 +24,12 @@ CHANNEL: Final = "object_url_count"
 URL_COUNTS_SQL: Final = f"SELECT entity, url_count FROM {TABLE} ORDER BY entity"  # noqa: S608
 
 
+# Whether any record is stored: the data mart's zeros mean "nothing loaded yet" until then.
+HAS_DATA_SQL: Final = "SELECT " + " OR ".join(  # noqa: S608 - entity names are constants
+    f"EXISTS (SELECT FROM {entity})" for entity in ENTITIES
+)
+
+
 class ObjectUrlCount(BaseModel):
     """URLs ("publications") stored per object type, deleted objects excluded."""
 
@@ -35,6 +41,11 @@ class ObjectUrlCount(BaseModel):
 async def read_url_counts(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(text(URL_COUNTS_SQL))
     return {entity: int(count) for entity, count in rows}
+
+
+async def has_data(conn: AsyncConnection) -> bool:
+    """Whether any record (deleted ones included) has ever been loaded."""
+    return bool(await conn.scalar(text(HAS_DATA_SQL)))
 
 
 def _counted() -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
 from spacex_etl.db.url import async_url
+
+_log = logging.getLogger(__name__)
 
 
 def alembic_config(database_url: str | URL) -> Config:
@@ -22,7 +26,17 @@ def alembic_config(database_url: str | URL) -> Config:
 
 def upgrade(database_url: str | URL, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+    _log.info("database schema at revision %s", head_revision() if revision == "head" else revision)
 
 
 def downgrade(database_url: str | URL, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str:
+    """The revision this version's migrations end at."""
+    script = ScriptDirectory(str(files("spacex_etl.db") / "migrations"))
+    head = script.get_current_head()
+    if head is None:
+        raise RuntimeError("the package ships no migrations")
+    return head

@@ -6,6 +6,7 @@ a background thread for tests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import Iterator, Mapping
@@ -271,16 +272,22 @@ class ReplayServer:
 
 
 def serve(
-    host: str = "127.0.0.1",
-    port: int = 8081,
-    *,
-    state: ReplayState | None = None,
-    log_level: str = "info",
+    sock: socket.socket, *, state: ReplayState | None = None, log_level: str = "info"
 ) -> None:
-    """Serve `state` (the recorded v3 data when None) as the SpaceX GraphQL API until
-    interrupted (Ctrl-C, SIGTERM)."""
-    app = create_app(state)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="off", ws="none")
+    """Serve `state` (the recorded v3 data when None) as the SpaceX GraphQL API on a bound
+    socket until interrupted (Ctrl-C, SIGTERM). Its lines go through the process's logging."""
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(
+        create_app(state),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        lifespan="off",
+        ws="none",
+    )
+    logging.getLogger(__name__).info("replay server on http://%s:%d/", host, port)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 class _SignallingServer(uvicorn.Server):

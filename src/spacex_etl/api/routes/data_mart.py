@@ -7,20 +7,39 @@ from fastapi import APIRouter, Request, Response
 
 from spacex_etl.api.deps import get_engine
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
-from spacex_etl.data_mart import ObjectUrlCount, read_url_counts
+from spacex_etl.data_mart import ObjectUrlCount, has_data, read_url_counts
 
 router = APIRouter(prefix="/data_mart", tags=["data mart"], responses=DATABASE_UNAVAILABLE)
 
 
-@router.get("/object_url_count", response_model=ObjectUrlCount)
+STATUS_HEADER = "X-Data-Mart-Status"
+
+
+@router.get(
+    "/object_url_count",
+    response_model=ObjectUrlCount,
+    responses={
+        200: {
+            "headers": {
+                STATUS_HEADER: {
+                    "description": "`empty` until a load has stored data (the zeros then mean "
+                    "no data yet, not no URLs); `loaded` after",
+                    "schema": {"type": "string", "enum": ["loaded", "empty"]},
+                }
+            }
+        }
+    },
+)
 async def object_url_count(request: Request) -> Response:
     """Served from memory while the app follows the data mart's commits; else from the table."""
-    # No injected dependencies: the hot path is one attribute read (see bench/README.md).
+    # No injected dependencies: the hot path is attribute reads (see bench/README.md).
     cache = request.app.state.url_counts
-    body = cache.body if cache is not None else None
+    body, loaded = (cache.body, cache.loaded) if cache is not None else (None, False)
     if body is None:
         async with get_engine(request).connect() as conn:
             body = orjson.dumps(
                 ObjectUrlCount.model_validate(await read_url_counts(conn)).model_dump()
             )
-    return Response(body, media_type="application/json")
+            loaded = await has_data(conn)
+    headers = {STATUS_HEADER: "loaded" if loaded else "empty"}
+    return Response(body, media_type="application/json", headers=headers)

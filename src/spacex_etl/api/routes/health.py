@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from spacex_etl.api.deps import Connection
@@ -51,14 +51,28 @@ async def health() -> Health:
     return Health()
 
 
-@router.get("/ready", responses=DATABASE_UNAVAILABLE)
-async def ready(request: Request, conn: Connection) -> Ready:
-    """The database answers; `degraded` (with the `reason`) when the last run did not succeed
-    or no run has succeeded recently."""
+@router.get(
+    "/ready",
+    responses={
+        **DATABASE_UNAVAILABLE,
+        200: {
+            "description": "Ready: the last run succeeded, within READY_STALE_INTERVALS intervals."
+        },
+        503: {
+            "description": "Not ready: the database is unreachable, or `degraded` (the last "
+            "run failed, or no recent success: see `reason`) unless READY_DEGRADED_OK",
+        },
+    },
+)
+async def ready(request: Request, response: Response, conn: Connection) -> Ready:
+    """The database answers and the last run succeeded, recently (200); else 503 with the
+    `reason`, body as for 200."""
     finished = await last_success(conn)
     stale_after: float = request.app.state.stale_after_s
     age = (datetime.now(UTC) - finished).total_seconds() if finished else None
     reason = _degraded_because(await last_finished(conn), age, stale_after)
+    if reason and not request.app.state.ready_degraded_ok:
+        response.status_code = 503
     return Ready(
         status="degraded" if reason else "ready",
         reason=reason,
