@@ -1,4 +1,4 @@
-"""The HTTP API: data mart, health, run history; hosts the scheduler for `spacex-etl run`."""
+"""The HTTP API: data mart, health, runs, browse, dashboard; hosts the scheduler for `run`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api.errors import install_error_handlers
-from spacex_etl.api.routes import data_mart, health, runs
+from spacex_etl.api.http_cache import ResponseCache
+from spacex_etl.api.routes import browse, dashboard, data_mart, health, runs
 from spacex_etl.api.url_count_cache import UrlCountCache
 
 Background = Callable[[], AbstractAsyncContextManager[object]]
@@ -52,7 +54,9 @@ def create_app(
     app.state.engine = engine
     app.state.url_counts = url_counts
     app.state.stale_after_s = stale_after_s
+    app.state.response_cache = ResponseCache()
     install_error_handlers(app)
-    for module in (data_mart, health, runs):
+    for module in (data_mart, health, runs, browse, dashboard):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

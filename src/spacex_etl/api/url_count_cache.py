@@ -32,6 +32,7 @@ class UrlCountCache:
         self._max_reconnect_delay_s = max_reconnect_delay_s
         self._counts: dict[str, int] | None = None
         self._body: bytes | None = None
+        self._version = 0
         self._changed = asyncio.Condition()
 
     @property
@@ -44,8 +45,15 @@ class UrlCountCache:
         """`counts` as the JSON the endpoint answers, serialized once per change."""
         return self._body
 
+    @property
+    def version(self) -> int | None:
+        """Moves with every committed change of the data (each NOTIFY); None while not
+        listening. Lets the browse API keep responses until the data moves."""
+        return self._version if self._counts is not None else None
+
     async def _publish(self, counts: dict[str, int] | None) -> None:
         async with self._changed:
+            self._version += 1
             self._counts = counts
             self._body = orjson.dumps(counts) if counts is not None else None
             self._changed.notify_all()
