@@ -78,6 +78,7 @@ async def dashboard(request: Request) -> HTMLResponse:
         "age_s": age_s,
         "age_text": age_text(age_s) if age_s is not None else None,
         "fresh": age_s is not None and age_s <= stale_after_s,
+        "stale_text": age_text(stale_after_s),
         "rejects": rejects,
     }
     return _templates.TemplateResponse(request, "dashboard.html", context)
