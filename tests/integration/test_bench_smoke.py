@@ -66,3 +66,15 @@ def test_api_and_memory_and_partitions_report_figures(
     assert all(s["etl_exit_code"] == 0 for s in results["memory"]["sizes"])
     assert results["memory"]["rss_ratio_largest_vs_smallest"] > 0
     assert results["partitions"]["decision"] in ("adopt", "do not adopt")
+
+
+def test_browse_reports_pages_against_health(results: dict[str, dict[str, Any]]) -> None:
+    sizes = results["browse"]["sizes"]
+    assert {s["stored_launches"] for s in sizes} == {100, 2000}
+    for size in sizes:
+        assert size["health_rps"] > 0
+        assert size["first_page_rps"] > 0
+        assert size["last_page_rps"] > 0
+        assert size["uncached_first_page_ms"] > 0
+        assert size["uncached_last_page_ms"] > 0
+        assert size["errors"] == 0

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
+from spacex_etl.api.routes.dashboard import REFRESH_S
 from spacex_etl.api.url_count_cache import UrlCountCache
 from spacex_etl.browse.stats import url_counts_by_field
 from spacex_etl.db.url import driver_dsn
@@ -76,26 +77,34 @@ async def test_sort_by_flight_number_descending(api: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize(
+    ("sort", "column"), [("date", "launch_date_utc"), ("flight_number", "flight_number")]
+)
+# 103 keyed launches: pages of 5 cross into the NULL-keyed ones mid-page, a page of 103 ends
+# exactly on the last keyed one.
+@pytest.mark.parametrize("limit", [5, 103])
 @pytest.mark.usefixtures("loaded")
 async def test_launches_without_a_sort_key_come_last_and_once(
-    api: httpx.AsyncClient, engine: AsyncEngine, order: str
+    api: httpx.AsyncClient, engine: AsyncEngine, order: str, sort: str, column: str, limit: int
 ) -> None:
-    undated = {"3", "40", "41", "99"}
+    keyless = {"3", "40", "41", "99"}
     async with engine.begin() as conn:
+        # The live API's launches have no flight number (the column is nullable from issue 7's
+        # migration on; a no-op then).
+        await conn.execute(text("ALTER TABLE launches ALTER COLUMN flight_number DROP NOT NULL"))
         await conn.execute(
-            text("UPDATE launches SET launch_date_utc = NULL WHERE id = ANY(:ids)"),
-            {"ids": list(undated)},
+            text(f"UPDATE launches SET {column} = NULL WHERE id = ANY(:ids)"),
+            {"ids": list(keyless)},
         )
 
-    # Pages of 5 cross from dated to undated launches mid-page and on a page boundary.
-    items = await _all(api, "/launches", sort="date", order=order, limit=5)
+    items = await _all(api, "/launches", sort=sort, order=order, limit=limit)
 
     ids = [item["id"] for item in items]
     assert len(ids) == len(set(ids)) == 107
-    assert set(ids[-4:]) == undated
-    assert ids[-4:] == sorted(undated, reverse=order == "desc")
-    dates = [item["launch_date_utc"] for item in items[:-4]]
-    assert dates == sorted(dates, reverse=order == "desc")
+    assert ids[-4:] == sorted(keyless, reverse=order == "desc")
+    keys = [item[column] for item in items[:-4]]
+    assert None not in keys
+    assert keys == sorted(keys, reverse=order == "desc")
 
 
 @pytest.mark.parametrize(
@@ -319,9 +328,24 @@ async def test_dashboard_renders_the_counts_and_its_stylesheet(api: httpx.AsyncC
     assert 'href="/docs"' in page.text
     assert f">{REFERENCE_COUNTS['launches']}</text>" in page.text
     assert "n/a" not in page.text  # the v3 data states outcomes: a success rate every year
+    assert f'<meta http-equiv="refresh" content="{REFRESH_S}">' in page.text
     css = await api.get("/static/dashboard.css")
     assert css.status_code == 200
     assert "grid-template-columns" in css.text
+
+
+@pytest.mark.usefixtures("loaded")
+async def test_dashboard_says_n_a_where_the_source_states_no_outcome(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with engine.begin() as conn:  # as the live API sends them
+        await conn.execute(
+            text("UPDATE launches SET launch_success = NULL WHERE launch_year = 2019")
+        )
+    page = await api.get("/")
+    row = page.text[page.text.index('data-year="2019"') :]
+    assert row[: row.index("</tr>")].count("n/a") == 1
+    assert page.text.count("n/a") == 1
 
 
 async def test_dashboard_before_any_run(api: httpx.AsyncClient) -> None:
