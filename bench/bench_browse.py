@@ -41,6 +41,8 @@ FULL_REPEATS, QUICK_REPEATS = 200, 10
 # Alternate the endpoints and keep each one's best: the machine is shared.
 FULL_ROUNDS, QUICK_ROUNDS = 2, 1
 PAGE = 50
+# As browsers, curl --compressed, httpx and requests send it; /health gets it too.
+HEADERS = ("Accept-Encoding: gzip",)
 SEEDED = 100  # as in the api bench: loaded by the load stage, the rest cloned in SQL
 # (name, filters, sort, order): the listings measured, each at its first and its last page.
 LISTINGS: tuple[tuple[str, dict[str, Any], str, str], ...] = (
@@ -88,13 +90,23 @@ async def _uncached_ms(
     return statistics.median(timings) * 1000
 
 
-async def _check_last_pages(base: str, pages: list[tuple[str, int, Any, Any]]) -> None:
-    """Each "last page" is full and really the last (no cursor after it)."""
+async def _check_last_pages(
+    base: str, pages: list[tuple[str, int, Any, Any]]
+) -> list[tuple[int, int]]:
+    """Each "last page" is full and really the last (no cursor after it); returns the bytes
+    of each last page as JSON and gzipped."""
+    sizes = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         for _, matching, _, last in pages:
-            body = (await client.get("/launches", params=last)).json()
+            plain = await client.get(
+                "/launches", params=last, headers={"Accept-Encoding": "identity"}
+            )
+            zipped = await client.get("/launches", params=last, headers={"Accept-Encoding": "gzip"})
+            body = plain.json()
             assert len(body["items"]) == min(PAGE, matching)
             assert body["next_cursor"] is None
+            sizes.append((len(plain.content), int(zipped.headers["content-length"])))
+    return sizes
 
 
 def _query(params: dict[str, Any]) -> str:
@@ -140,11 +152,11 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                     paths = ["/health"]
                     for _, _, first, last in pages:
                         paths += [f"/launches?{_query(first)}", f"/launches?{_query(last)}"]
-                    await _check_last_pages(base, pages)
+                    page_bytes = await _check_last_pages(base, pages)
                     best: dict[str, LoadResult] = {}
                     for _ in range(rounds):
                         for path in paths:
-                            got = measure(base + path, seconds=seconds)
+                            got = measure(base + path, seconds=seconds, headers=HEADERS)
                             if path not in best or got.requests_per_s > best[path].requests_per_s:
                                 best[path] = got
                 finally:
@@ -175,6 +187,8 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                             "uncached_last_page_ms": round(last_ms, 2),
                             # As rates: the last page's speed as a share of the first's.
                             "uncached_last_vs_first": round(first_ms / last_ms, 3),
+                            "last_page_bytes": page_bytes[index][0],
+                            "last_page_gzip_bytes": page_bytes[index][1],
                             "errors": health.errors + first_http.errors + last_http.errors,
                         }
                     )

@@ -208,6 +208,26 @@ async def test_etag_revalidates_with_304(api: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.usefixtures("loaded")
+async def test_gzip_for_clients_that_accept_it(api: httpx.AsyncClient) -> None:
+    plain = await api.get("/launches", headers={"Accept-Encoding": "identity"})
+    zipped = await api.get("/launches", headers={"Accept-Encoding": "br, gzip;q=0.8"})
+    refused = await api.get("/launches", headers={"Accept-Encoding": "gzip;q=0"})
+
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 4
+    assert zipped.json() == plain.json()  # httpx inflated it
+    assert "content-encoding" not in refused.headers
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.headers["etag"] != plain.headers["etag"]
+    for etag in (plain.headers["etag"], zipped.headers["etag"]):
+        again = await api.get("/launches", headers={"If-None-Match": etag})
+        assert again.status_code == 304
+    tiny = await api.get("/rockets/nope")  # an error body is never cached nor zipped
+    assert "content-encoding" not in tiny.headers
+
+
+@pytest.mark.usefixtures("loaded")
 async def test_head_answers_like_get(api: httpx.AsyncClient) -> None:
     assert (await api.head("/launches")).status_code == 200
     assert (await api.head("/launches/no-such")).status_code == 404

@@ -5,10 +5,15 @@ mart's in-memory copy follows (`UrlCountCache.version` moves with each). A respo
 therefore valid until the version moves: repeated requests are answered from memory, and a
 client holding the ETag gets a 304. While no listener is connected (start-up, an outage, the
 bare app of the tests) nothing is kept and every request reads the database.
+
+Bodies are also kept gzipped, compressed once per version: a page of 50 launches is ~100 KB of
+JSON (mostly URLs) and ~10 KB gzipped, and clients that accept gzip (browsers, curl
+--compressed, httpx, requests) get that. The two representations have distinct ETags.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -24,6 +29,8 @@ from spacex_etl.api.deps import get_engine
 # Revalidate on every use: the ETag makes that a 304 without a body, answered from memory.
 CACHE_CONTROL = "public, no-cache"
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# Below this, gzip saves too little to be worth a header and the client's inflating.
+_GZIP_FROM_BYTES = 1024
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified: the `If-None-Match` ETag is still current."}
 }
@@ -33,10 +40,21 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 class CachedBody:
     body: bytes
     etag: str
+    gzipped: bytes | None  # None when the body is too small to gain from it
 
+    @classmethod
+    def of(cls, body: bytes) -> CachedBody:
+        digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+        small = len(body) < _GZIP_FROM_BYTES
+        return cls(body, f'"{digest}"', None if small else gzip.compress(body, 6, mtime=0))
 
-def etag_of(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    @property
+    def gzip_etag(self) -> str:
+        return self.etag[:-1] + '-gzip"'
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped or b"")
 
 
 class ResponseCache:
@@ -69,13 +87,13 @@ class ResponseCache:
 
     def put(self, key: Hashable, version: int, entry: CachedBody) -> None:
         # A body read before the data moved on is not kept for the newer version.
-        if not self._at(version) or len(entry.body) > self._max_bytes or key in self._entries:
+        if not self._at(version) or entry.size > self._max_bytes or key in self._entries:
             return
         self._entries[key] = entry
-        self._bytes += len(entry.body)
+        self._bytes += entry.size
         while self._bytes > self._max_bytes:
             _, dropped = self._entries.popitem(last=False)
-            self._bytes -= len(dropped.body)
+            self._bytes -= dropped.size
 
 
 def data_version(request: Request) -> int | None:
@@ -84,13 +102,31 @@ def data_version(request: Request) -> int | None:
     return follower.version if follower is not None else None
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def _matches(if_none_match: str | None, entry: CachedBody) -> bool:
     if if_none_match is None:
         return False
     if if_none_match.strip() == "*":
         return True
-    # Weak comparison (RFC 9110 §13.1.2): a W/ prefix does not matter for GET.
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+    # Weak comparison (RFC 9110 §13.1.2): a W/ prefix does not matter for GET; and either
+    # representation's tag shows the client holds this content.
+    current = {entry.etag, entry.gzip_etag}
+    return any(tag.strip().removeprefix("W/") in current for tag in if_none_match.split(","))
+
+
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    for coding in (accept_encoding or "").split(","):
+        name, _, params = coding.partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            quality = params.strip().lower().removeprefix("q=").strip()
+            return not quality or _positive(quality)
+    return False
+
+
+def _positive(quality: str) -> bool:
+    try:
+        return float(quality) > 0
+    except ValueError:
+        return False
 
 
 async def json_with_etag(
@@ -107,12 +143,20 @@ async def json_with_etag(
         # A connection only on a miss: a hit costs no database round trip.
         async with get_engine(request).connect() as conn:
             body = (await produce(conn)).model_dump_json().encode()
-        entry = CachedBody(body, etag_of(body))
+        entry = CachedBody.of(body)
         if version is not None:
             cache.put(key, version, entry)
-    headers = {"ETag": entry.etag, "Cache-Control": CACHE_CONTROL}
-    if _matches(request.headers.get("if-none-match"), entry.etag):
+    zipped = entry.gzipped is not None and _accepts_gzip(request.headers.get("accept-encoding"))
+    headers = {
+        "ETag": entry.gzip_etag if zipped else entry.etag,
+        "Cache-Control": CACHE_CONTROL,
+        "Vary": "Accept-Encoding",
+    }
+    if _matches(request.headers.get("if-none-match"), entry):
         return Response(status_code=304, headers=headers)
+    if zipped:
+        headers["Content-Encoding"] = "gzip"
+        return Response(entry.gzipped, media_type="application/json", headers=headers)
     return Response(entry.body, media_type="application/json", headers=headers)
 
 
