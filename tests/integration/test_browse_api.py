@@ -335,6 +335,23 @@ async def test_answers_from_memory_move_with_each_committed_load(
             after = await api.get("/launches/1", headers={"If-None-Match": before.headers["etag"]})
             assert after.status_code == 200
             assert after.json()["urls"]["article_link"] is None
+
+            # Hits are answered before FastAPI parses the request: the same headers and body.
+            again = await api.get("/launches/1")
+            assert again.json() == after.json()
+            assert again.headers["etag"] == after.headers["etag"]
+            for name in ("content-type", "content-length", "cache-control", "vary"):
+                assert again.headers[name] == after.headers[name], name
+            revalidated = await api.get(
+                "/launches/1", headers={"If-None-Match": after.headers["etag"]}
+            )
+            assert (revalidated.status_code, revalidated.content) == (304, b"")
+            listed = [await api.get("/launches", params={"year": 2017}) for _ in range(2)]
+            assert [r.headers["content-encoding"] for r in listed] == ["gzip", "gzip"]
+            assert listed[1].json() == listed[0].json()
+            head = await api.head("/launches/1")
+            assert (head.status_code, head.content) == (200, b"")
+            assert head.headers["content-length"] == again.headers["content-length"]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api.errors import install_error_handlers
-from spacex_etl.api.http_cache import ResponseCache
+from spacex_etl.api.http_cache import AnswersFromMemory, ResponseCache
 from spacex_etl.api.routes import browse, dashboard, data_mart, health, runs
 from spacex_etl.api.url_count_cache import UrlCountCache
 
@@ -55,6 +55,7 @@ def create_app(
     app.state.url_counts = url_counts
     app.state.stale_after_s = stale_after_s
     app.state.response_cache = ResponseCache()
+    app.add_middleware(AnswersFromMemory)
     install_error_handlers(app)
     for module in (data_mart, health, runs, browse, dashboard):
         app.include_router(module.router)

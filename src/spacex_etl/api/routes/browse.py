@@ -68,9 +68,7 @@ async def list_launches(
             conn, filters, sort=sort, descending=descending, after=after, limit=limit
         )
 
-    return await json_with_etag(
-        request, ("launches", filters, sort, descending, after, limit), produce
-    )
+    return await json_with_etag(request, produce)
 
 
 def _id_listing(entity: str, model: type[BaseModel], summary: str) -> None:
@@ -82,7 +80,7 @@ def _id_listing(entity: str, model: type[BaseModel], summary: str) -> None:
         async def produce(conn: AsyncConnection) -> BaseModel:
             return await browse.id_page(conn, entity, after=after, limit=limit)
 
-        return await json_with_etag(request, (entity, after, limit), produce)
+        return await json_with_etag(request, produce)
 
     get_and_head(
         router,
@@ -104,7 +102,7 @@ def _detail(entity: str, kind: str, model: type[BaseModel]) -> None:
                 raise HTTPException(status_code=404, detail=f"{kind} {record_id!r} not found")
             return found
 
-        return await json_with_etag(request, (kind, record_id), produce)
+        return await json_with_etag(request, produce)
 
     get_and_head(
         router,
