@@ -1,4 +1,4 @@
-.PHONY: install run test lint typecheck check bench
+.PHONY: install run test test-fast lint typecheck check bench
 
 # uv from PATH, or the one `install` puts into this Python on a machine that has none.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
@@ -11,8 +11,11 @@ install:  ## create .venv with the locked dependencies (installs uv first if mis
 run: install  ## the service: API on :8000 + ETL every minute (embedded PostgreSQL unless DATABASE_URL)
 	$(UV) run spacex-etl run
 
-test: install  ## every test, on embedded PostgreSQL or TEST_DATABASE_URL
-	$(UV) run pytest
+test: install  ## every test, on embedded PostgreSQL or TEST_DATABASE_URL; coverage printed and enforced
+	$(UV) run pytest --cov
+
+test-fast: install  ## every test but the slow tier (end-to-end processes, bench smoke)
+	$(UV) run pytest -m "not slow" --cov
 
 lint: install
 	$(UV) run ruff check .

@@ -21,7 +21,7 @@ from bench.common import (
 )
 from bench.loadgen import LoadResult, measure
 from bench.loading import load_snapshot
-from spacex_etl import load
+from spacex_etl import data_mart
 from spacex_etl.db.engine import create_engine
 from spacex_etl.transform import columns
 
@@ -59,11 +59,11 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                 started = time.perf_counter()
                 async with engine.begin() as conn:
                     await conn.execute(text(_clone_sql(size)))
-                    await load.refresh_url_count(conn, "launches")
+                    await data_mart.recount(conn)
                     stored = await conn.scalar(text("SELECT count(*) FROM launches"))
                 async with engine.begin() as conn:
                     await conn.execute(text("ANALYZE launches"))
-                    counts = await load.read_url_counts(conn)
+                    counts = await data_mart.read_url_counts(conn)
                 grow_s = time.perf_counter() - started
                 port = free_port()
                 server = _serve(url, port)

@@ -23,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import BenchContext, fresh_database, print_table
 from spacex_etl.db.engine import create_engine
-from spacex_etl.db.tables import ENTITIES
+from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState, running_replay_server
+from spacex_etl.settings import Settings
 
-PAGE_SIZE = 50  # the service's default
+PAGE_SIZE: int = Settings.model_fields["page_size"].default  # the service's default
 TARGET_PER_ENTITY = 10
 ORIGINAL_STATEMENTS_PER_RUN = 902  # the original service, 118 records (issue 4)
 _STAGE = re.compile(r"_stage_(\w+)")
@@ -115,7 +116,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         engine = create_engine(url)
         counter = StatementCounter(engine)
         try:
-            with running_replay_server(ReplayState.recorded()) as server:
+            with running_replay_server(ReplayState()) as server:
                 async with httpx.AsyncClient(timeout=30.0) as http:
                     source = SpaceXClient(http, server.url, page_size=PAGE_SIZE)
                     for label in ("first run (empty database)", "second run (unchanged)"):

@@ -64,7 +64,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             async with engine.begin() as conn:
                 xid = await conn.scalar(text("SELECT pg_current_xact_id()::text"))
                 await load.copy_to_stage(conn, "launches", aiter_rows(rows))
-                counts = await load.merge_stage(conn, "launches", complete=True, keep_ids=[])
+                counts = await load.merge_stage(conn, "launches", tombstone=True, keep_ids=[])
                 in_xact = (
                     await conn.execute(
                         text(

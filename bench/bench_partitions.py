@@ -28,14 +28,15 @@ CHANGED_EVERY = 100  # 1% of the snapshot changes between runs
 
 _COLS = columns("launches")
 
-# One lean launch per g: typed columns filled, URLs on most, raw a small object.
+# One lean launch per g, in `columns("launches")` order: typed columns filled, URLs on most,
+# raw a small object.
 _ROW = """
 g::text, g, 'Mission ' || g, ARRAY['M' || (g % 50)], false, {year},
 timestamptz '2006-01-01' + g * interval '1 minute', '2006-01-01T00:00:00+00:00', false, 'hour',
 NULL, g % 7 <> 0, 'Synthetic launch ' || g, 'site_' || (g % 5), 'Site', 'Launch site',
-'falcon9', 'Falcon 9', 'FT',
+'falcon9', 'Falcon 9', 'FT', 'https://news.example/' || g,
 ARRAY['https://farm.example/' || g || '.jpg', 'https://farm.example/' || g || 'b.jpg'],
-'https://news.example/' || g, 'https://patch.example/' || g, NULL, NULL, NULL,
+'https://patch.example/' || g, NULL, NULL, NULL,
 'https://reddit.example/' || g, NULL, NULL, 'https://video.example/' || g,
 'https://wiki.example/' || g,
 8, jsonb_build_object('id', g::text, 'n', g % 1000), decode(md5(g::text), 'hex')

@@ -29,7 +29,7 @@ import httpx
 from spacex_etl.db import migrate
 from spacex_etl.db.embedded import server_from_env_or_embedded
 from spacex_etl.db.url import driver_dsn, with_database
-from spacex_etl.extract import QUERIES
+from spacex_etl.extract.queries import page_query
 from spacex_etl.replay import ReplayState, running_replay_server
 from spacex_etl.replay.dataset import load_recorded
 from spacex_etl.transform import transform_page
@@ -99,8 +99,8 @@ def graphql_launches() -> tuple[dict[str, Any], ...]:
     """The recorded launches as the GraphQL API answers them (fetched from a replay server)."""
 
     # The service's own query, in one page: all 107 recorded launches.
-    body = {"query": QUERIES["launches"], "variables": {"limit": 100_000, "offset": 0}}
-    with running_replay_server(ReplayState.recorded()) as server:
+    body = {"query": page_query("launches"), "variables": {"limit": 100_000, "offset": 0}}
+    with running_replay_server(ReplayState()) as server:
         response = httpx.post(server.url, json=body, timeout=60.0)
     response.raise_for_status()
     records: list[dict[str, Any]] = response.json()["data"]["page"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,22 +24,6 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
-
-
-def ensure_wrk() -> str | None:
-    """wrk's path, installing the Debian package first when root and allowed."""
-    found = shutil.which("wrk")
-    if found or os.environ.get("BENCH_NO_INSTALL") or os.geteuid() != 0:
-        return found
-    if shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "wrk"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-            timeout=300,
-        )
-    return shutil.which("wrk")
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -88,7 +71,8 @@ def measure(
     url: str, *, seconds: float, connections: int = 16, headers: Sequence[str] = ()
 ) -> LoadResult:
     """`headers` as "Name: value" lines, sent with every request."""
-    wrk = ensure_wrk()
+    # wrk when the machine has it (`apt-get install wrk`); the benches never install anything.
+    wrk = shutil.which("wrk")
     if wrk:
         return run_wrk(wrk, url, seconds=seconds, connections=connections, headers=headers)
     return run_python(url, seconds=seconds, connections=connections, headers=headers)

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import Row, aiter_rows
-from spacex_etl import load
+from spacex_etl import data_mart, load
 from spacex_etl.db.tables import launches
 from spacex_etl.load import MergeCounts
 from spacex_etl.transform import columns
@@ -48,7 +48,7 @@ async def load_snapshot(engine: AsyncEngine, rows: Sequence[Row]) -> LoadTiming:
     async with engine.begin() as conn:
         await load.copy_to_stage(conn, "launches", aiter_rows(rows))
         lap("stage_copy")
-        counts = await load.merge_stage(conn, "launches", complete=True, keep_ids=[])
+        counts = await load.merge_stage(conn, "launches", tombstone=True, keep_ids=[])
         lap("merge")
     lap("commit")
     timing.counts = counts
@@ -91,7 +91,7 @@ async def naive_upsert(engine: AsyncEngine, rows: Sequence[Row]) -> float:
                     update(launches).where(launches.c.id == values["id"]).values(values)
                 )
     async with engine.begin() as conn:
-        await load.refresh_url_count(conn, "launches")
+        await data_mart.recount(conn)
     return time.perf_counter() - started
 
 

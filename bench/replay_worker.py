@@ -1,6 +1,6 @@
 """A replay server process that starts already serving N synthetic launches.
 
-Setting 1M launches through `ReplayControl.set_data` would send gigabytes of JSON over HTTP;
+Setting 1M launches through `PUT /_replay/data/launches` would send gigabytes of JSON over HTTP;
 building them here costs seconds instead.
 """
 

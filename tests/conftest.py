@@ -4,43 +4,32 @@ test cloned from a migrated template, and the replay server over real HTTP."""
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import spacex_etl
 from spacex_etl.db import migrate
 from spacex_etl.db.embedded import server_from_env_or_embedded
 from spacex_etl.db.engine import create_engine
-from spacex_etl.db.url import driver_dsn, with_database
-from spacex_etl.extract import RetryPolicy, SpaceXClient
+from spacex_etl.db.url import with_database
+from spacex_etl.extract import SpaceXClient
 from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
+from tests.support import FAST_RETRY, admin, pristine
 
-SHIPPED_DATA = Path(spacex_etl.__file__).parent / "replay" / "data"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "spacex-data"
-
-
-def _reference_counts() -> dict[str, int]:
-    """The counts SOURCES.md states for the recorded data (the acceptance reference)."""
-    sources = SHIPPED_DATA / "SOURCES.md"
-    match = re.search(
-        r"`GET /data_mart/object_url_count` must return\s*`(\{.*?\})`", sources.read_text(), re.S
-    )
-    assert match, f"no reference counts in {sources}"
-    counts: dict[str, int] = json.loads(match.group(1))
-    return counts
+_SLOW = ("tests/e2e/", "tests/integration/test_bench_smoke.py")
 
 
-REFERENCE_COUNTS = _reference_counts()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests (processes, browsers) and the bench smoke run are the slow tier:
+    `make test-fast` leaves them out, `make test` runs everything."""
+    for item in items:
+        if any(part in item.nodeid for part in _SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -50,34 +39,25 @@ def pg_admin_url() -> Iterator[str]:
         yield url
 
 
-async def _admin(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(driver_dsn(url))
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def template_database(pg_admin_url: str) -> Iterator[str]:
     """A database migrated to head once per session; each test clones it."""
     name = f"spacex_tpl_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
     # alembic's env runs its own event loop: give it a thread without one.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(migrate.upgrade, with_database(pg_admin_url, name)).result()
     yield name
-    asyncio.run(_admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    asyncio.run(admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @asynccontextmanager
 async def _scratch_database(admin_url: str, template: str | None) -> AsyncIterator[str]:
     name = f"spacex_test_{uuid.uuid4().hex[:12]}"
     clause = f' TEMPLATE "{template}"' if template else ""
-    await _admin(admin_url, f'CREATE DATABASE "{name}"{clause}')
+    await admin(admin_url, f'CREATE DATABASE "{name}"{clause}')
     yield with_database(admin_url, name)
-    await _admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -118,18 +98,13 @@ def replay_server() -> Iterator[ReplayServer]:
 @pytest.fixture
 def replay(replay_server: ReplayServer) -> Iterator[ReplayServer]:
     """The replay server with the recorded data and no faults, whatever the last test did."""
-    replay_server.state.reset()
-    yield replay_server
-    replay_server.state.reset()
+    with pristine(replay_server) as server:
+        yield server
 
 
 @pytest.fixture
 def replay_state(replay: ReplayServer) -> ReplayState:
     return replay.state
-
-
-# Production backs off for seconds; tests keep the same policy shape on a millisecond scale.
-FAST_RETRY = RetryPolicy(attempts=3, initial_wait_s=0.01, max_wait_s=0.05, jitter_s=0.01)
 
 
 @pytest.fixture

@@ -1,3 +1,6 @@
 """SpaceX ETL: SpaceX GraphQL API → PostgreSQL every minute → data mart over HTTP."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# pyproject.toml is the one place the version is written.
+__version__ = version("spacex-etl")

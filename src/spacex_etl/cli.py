@@ -1,4 +1,4 @@
-"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs."""
+"""`spacex-etl` command line: run | migrate | etl | scheduler | api | replay | runs | recount."""
 
 from __future__ import annotations
 
@@ -14,15 +14,18 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import runs
+from spacex_etl import data_mart, run_lock, runs
 from spacex_etl.api import create_app
-from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db import migrate as migrations
 from spacex_etl.db.embedded import embedded_postgres
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
+from spacex_etl.entities import Entity
 from spacex_etl.logging import configure_logging
 from spacex_etl.pipeline import RunReport
+from spacex_etl.replay.dataset import LIVE_UPCOMING_DELAY_S, Profile, Revision
+from spacex_etl.runs import EntityStats
 from spacex_etl.scheduler import scheduled
 from spacex_etl.service import etl_service
 from spacex_etl.settings import Settings, get_settings
@@ -148,7 +151,16 @@ def _print_report(report: RunReport) -> None:
         typer.echo(f"{name:>9}  " + "  ".join(f"{c:>9}" for c in cells) + f"  {s.duration_s:>9.3f}")
         if s.error:
             typer.echo(f"{'':>9}  error: {s.error}")
+        _print_notes(s)
     typer.echo(f"run {report.run_id}: {report.status} in {report.duration_s:.3f}s")
+
+
+def _print_notes(stats: EntityStats, indent: str = " " * 11) -> None:
+    """Rejects by reason and the source's own warnings, one line each with its count."""
+    for reason, count in stats.reject_reasons.items():
+        typer.echo(f"{indent}rejected {count} x {reason}")
+    for message, count in stats.warnings.items():
+        typer.echo(f"{indent}warning {count} x {message}")
 
 
 @app.command()
@@ -172,6 +184,34 @@ def etl() -> None:
     _print_report(report)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def recount() -> None:
+    """Check the data mart against the tables and repair what differs; exit 75 if a run is on."""
+
+    async def main(url: str) -> dict[Entity, tuple[int, int]] | None:
+        engine = create_engine(url)
+        try:
+            await _require_schema(engine)
+            # A load moves the data mart by deltas: recount between runs, never during one.
+            async with run_lock.exclusive(engine) as locked:
+                if not locked:
+                    return None
+                async with engine.begin() as conn:
+                    return await data_mart.recount(conn)
+        finally:
+            await engine.dispose()
+
+    with _command() as (_, url):
+        differences = asyncio.run(main(url))
+    if differences is None:
+        typer.echo("skipped: an ETL run holds the lock; try again after it", err=True)
+        raise typer.Exit(EXIT_SKIPPED)
+    typer.echo(f"{'entity':>9}  {'stored':>9}  {'counted':>9}")
+    for entity, (stored, counted) in differences.items():
+        verdict = "ok" if stored == counted else f"repaired ({counted - stored:+d})"
+        typer.echo(f"{entity:>9}  {stored:>9}  {counted:>9}  {verdict}")
 
 
 @app.command("runs")
@@ -198,15 +238,36 @@ def list_runs(
         typer.echo(
             f"{item.id:>6}  {started:<19}  {item.status:<11}  {seconds:>8}  {item.error or ''}"
         )
+        for entity, stats in item.stats.items():
+            if stats.reject_reasons or stats.warnings:
+                typer.echo(f"{'':>8}{entity}:")
+                _print_notes(stats, indent=" " * 10)
 
 
 @app.command()
 def replay(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8081,
+    profile: Annotated[
+        Profile,
+        typer.Option(
+            help="live: what the default URL serves (v4 data, its quirks); v3: SpaceX Land."
+        ),
+    ] = "live",
+    revision: Annotated[
+        Revision,
+        typer.Option(help="Live server revision: 2023 adds its broken paging and launch_year."),
+    ] = "current",
+    upcoming_delay: Annotated[
+        float,
+        typer.Option(min=0, help="Seconds the live profile waits when `upcoming` is asked for."),
+    ] = LIVE_UPCOMING_DELAY_S,
 ) -> None:
-    """Serve the recorded SpaceX data as the SpaceX Land GraphQL API (offline runs, tests)."""
-    from spacex_etl.replay import serve
+    """Serve the recorded SpaceX data as the GraphQL API (offline runs, tests)."""
+    from spacex_etl.replay import ReplayState, serve
 
     configure_logging(get_settings().log_level)
-    serve(host, port)
+    if profile == "v3" and revision != "current":
+        raise typer.BadParameter("--revision applies to the live profile", param_hint="--revision")
+    state = ReplayState(profile=profile, revision=revision, upcoming_delay_s=upcoming_delay)
+    serve(host, port, state=state)

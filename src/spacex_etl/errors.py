@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
 
-# What a lost or refused database connection can raise, through SQLAlchemy or straight from
-# asyncpg (the COPY path talks to the driver directly).
-DATABASE_ERRORS = (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# What a failing, lost or refused database connection raises, through SQLAlchemy or straight
+# from asyncpg (the COPY path and the data mart's listener talk to the driver directly):
+# refused or reset connections, connect timeouts, unresolvable hosts, a vanished unix socket.
+DATABASE_ERRORS = (
+    SQLAlchemyError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    FileNotFoundError,
+)
 
 
 class EtlError(Exception):
@@ -84,6 +95,16 @@ class RecordRejectedError(EtlError):
     def __init__(self, reason: str, *, entity: str, source_id: str | None) -> None:
         super().__init__(reason, entity=entity)
         self.source_id = source_id
+
+
+class DeletionRefusedError(EtlError):
+    """A complete list would tombstone more than `ETL_MAX_DELETE_FRACTION` of the stored rows:
+    more likely a broken source than a real mass deletion, so nothing of the type changes."""
+
+
+class ContractDriftError(EtlError):
+    """More than `ETL_MAX_REJECT_FRACTION` of an entity's records failed validation: the source
+    changed its contract, so nothing of the type changes until someone looks."""
 
 
 class LoadError(EtlError):

@@ -10,32 +10,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import load, runs
-from spacex_etl.db.tables import ENTITIES
-from spacex_etl.errors import DATABASE_ERRORS, EtlError, LoadError
+from spacex_etl import load, run_lock, runs
+from spacex_etl.entities import ENTITIES, Entity
+from spacex_etl.errors import DATABASE_ERRORS, ContractDriftError, EtlError
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.runs import EntityStats, RunStatus
 from spacex_etl.transform import Rejected, transform_page
 
 _log = logging.getLogger(__name__)
 
-# Any fixed 64-bit number works; this one spells the service so it is recognisable in pg_locks.
-ADVISORY_LOCK_KEY = 0x5ACE_E7_1
+# Reject reasons kept per entity in the run record, and the characters kept of each.
+_MAX_REASONS = 10
+_REASON_CHARS = 300
 
 
 @dataclass(slots=True)
 class RunReport:
     run_id: int | None
     status: RunStatus | None
-    stats: dict[str, EntityStats] = field(default_factory=dict)
+    stats: dict[Entity, EntityStats] = field(default_factory=dict)
     duration_s: float = 0.0
 
     @property
@@ -48,34 +48,47 @@ class RunReport:
         return self.status == "success"
 
 
-@asynccontextmanager
-async def _exclusive(engine: AsyncEngine) -> AsyncIterator[bool]:
-    """Hold the run lock for the block; yields False (and holds nothing) if another has it."""
-    async with engine.connect() as conn:
-        key = {"key": ADVISORY_LOCK_KEY}
-        locked = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), key))
-        await conn.commit()  # the lock is session-level; don't sit idle in a transaction
-        try:
-            yield locked
-        finally:
-            if locked:
-                try:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
-                    await conn.commit()
-                except DATABASE_ERRORS:
-                    # A lost connection has released the lock with its session.
-                    _log.warning("could not release the run lock; its session is gone")
+@dataclass(frozen=True, slots=True)
+class LoadLimits:
+    """Where a run stops trusting its source: ETL_MAX_DELETE_FRACTION, ETL_MAX_REJECT_FRACTION."""
+
+    max_delete_fraction: float = 0.5
+    max_reject_fraction: float = 0.1
+
+
+def _check_rejects(
+    entity: Entity, fetched: int, rejected: Sequence[Rejected], limits: LoadLimits
+) -> None:
+    if rejected and len(rejected) > limits.max_reject_fraction * fetched:
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in _reasons(rejected).items())
+        raise ContractDriftError(
+            f"{len(rejected)} of {fetched} {entity} rejected (limit "
+            f"{limits.max_reject_fraction:.0%}, ETL_MAX_REJECT_FRACTION): {reasons}",
+            entity=entity,
+        )
+
+
+def _reasons(rejected: Sequence[Rejected]) -> dict[str, int]:
+    """Reject reasons grouped and counted, most frequent first, a bounded number of them."""
+    counts = Counter(reject.reason[:_REASON_CHARS] for reject in rejected)
+    return dict(counts.most_common(_MAX_REASONS))
 
 
 async def _load_entity(
-    engine: AsyncEngine, client: SpaceXClient, entity: str, run_id: int, deadline: float
+    engine: AsyncEngine,
+    client: SpaceXClient,
+    entity: Entity,
+    run_id: int,
+    deadline: float,
+    limits: LoadLimits,
 ) -> EntityStats:
     stats = EntityStats()
     started = time.perf_counter()
     rejected: list[Rejected] = []
+    extraction = client.extract(entity, deadline=deadline)
 
     async def rows() -> AsyncIterator[tuple[Any, ...]]:
-        async for page in client.pages(entity, deadline=deadline):
+        async for page in extraction:
             stats.fetched += len(page)
             transformed = transform_page(entity, page)
             rejected.extend(transformed.rejected)
@@ -84,29 +97,43 @@ async def _load_entity(
                 yield row
 
     try:
-        async with engine.begin() as conn:
+        async with load.transaction(engine, entity) as conn:
             await load.copy_to_stage(conn, entity, rows())
+            _check_rejects(entity, stats.fetched, rejected, limits)
             # A rejected record is still listed by the source: keep its last good version.
             keep_ids = [r.source_id for r in rejected if r.source_id is not None]
             counts = await load.merge_stage(
-                conn, entity, complete=len(keep_ids) == len(rejected), keep_ids=keep_ids
+                conn,
+                entity,
+                tombstone=extraction.complete and len(keep_ids) == len(rejected),
+                keep_ids=keep_ids,
+                max_delete_fraction=limits.max_delete_fraction,
             )
-            await load.store_rejected(conn, entity, run_id, rejected)
     except EtlError as error:
         stats.error = str(error)
-    except DATABASE_ERRORS as error:
-        stats.error = str(LoadError(f"rolled back: {error!r}", entity=entity))
     else:
         stats.inserted, stats.updated, stats.deleted = (
             counts.inserted,
             counts.updated,
             counts.deleted,
         )
-        stats.unchanged = counts.distinct - counts.inserted - counts.updated
+        stats.unchanged = counts.unchanged
+    if rejected:
+        # Kept in a transaction of their own: a type that failed still shows what it refused.
+        try:
+            async with engine.begin() as conn:
+                await load.store_rejected(conn, entity, run_id, rejected)
+        except DATABASE_ERRORS as error:
+            _log.error("%s: could not keep %d rejected records: %r", entity, len(rejected), error)
     stats.rejected = len(rejected)
+    stats.reject_reasons = _reasons(rejected)
+    stats.warnings = extraction.warning_summary()
+    stats.requests = extraction.requests
     stats.duration_s = round(time.perf_counter() - started, 3)
-    for reject in rejected:
-        _log.warning("rejected %s %s: %s", entity, reject.source_id, reject.reason)
+    for reason, count in stats.reject_reasons.items():
+        _log.warning("%s: %d rejected: %s", entity, count, reason)
+    for message, count in stats.warnings.items():
+        _log.warning("%s: source reported %d x: %s", entity, count, message)
     if stats.non_url_values:
         _log.warning("%s: %d URL fields hold a non-URL value", entity, stats.non_url_values)
     if stats.error:
@@ -121,7 +148,13 @@ def _status(stats: Sequence[EntityStats]) -> RunStatus:
     return "failed" if failed == len(stats) else "partial"
 
 
-async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float) -> RunReport:
+async def run_etl(
+    engine: AsyncEngine,
+    client: SpaceXClient,
+    *,
+    budget_s: float,
+    limits: LoadLimits = LoadLimits(),
+) -> RunReport:
     """Run once, unless another process is running.
 
     Source and load faults are recorded, not raised; `budget_s` bounds the run, retries
@@ -129,14 +162,17 @@ async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float)
     """
     started = time.perf_counter()
     deadline = time.monotonic() + budget_s
-    async with _exclusive(engine) as locked:
+    async with run_lock.exclusive(engine) as locked:
         if not locked:
             _log.info("skipped: another ETL run holds the lock")
             return RunReport(run_id=None, status=None)
         run_id = await runs.start_run(engine)
         try:
             results = await asyncio.gather(
-                *(_load_entity(engine, client, entity, run_id, deadline) for entity in ENTITIES)
+                *(
+                    _load_entity(engine, client, entity, run_id, deadline, limits)
+                    for entity in ENTITIES
+                )
             )
         except asyncio.CancelledError:
             await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, "cancelled"))
@@ -150,7 +186,7 @@ async def run_etl(engine: AsyncEngine, client: SpaceXClient, *, budget_s: float)
     return report
 
 
-def _summary(stats: dict[str, EntityStats]) -> str:
+def _summary(stats: dict[Entity, EntityStats]) -> str:
     return ", ".join(
         f"{name} +{s.inserted} ~{s.updated} ={s.unchanged} -{s.deleted} !{s.rejected}"
         for name, s in stats.items()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacex_etl.db.tables import etl_runs
+from spacex_etl.entities import Entity
 
 RunStatus = Literal["running", "success", "partial", "failed", "interrupted"]
 
@@ -24,8 +26,13 @@ class EntityStats(BaseModel):
     deleted: int = 0
     rejected: int = 0
     non_url_values: int = 0
+    # Source round trips this entity's list took.
+    requests: int = 0
     duration_s: float = 0.0
     error: str | None = None
+    # Rejected records by reason, and GraphQL errors that came with the data, by message.
+    reject_reasons: dict[str, int] = Field(default_factory=dict)
+    warnings: dict[str, int] = Field(default_factory=dict)
 
 
 class Run(BaseModel):
@@ -62,7 +69,8 @@ async def start_run(engine: AsyncEngine) -> int:
         run_id = await conn.scalar(
             insert(etl_runs).values(status="running").returning(etl_runs.c.id)
         )
-    assert run_id is not None
+    if run_id is None:
+        raise RuntimeError("INSERT ... RETURNING gave no run id")
     return int(run_id)
 
 
@@ -70,7 +78,7 @@ async def finish_run(
     engine: AsyncEngine,
     run_id: int,
     status: RunStatus,
-    stats: dict[str, EntityStats],
+    stats: Mapping[Entity, EntityStats],
     error: str | None = None,
 ) -> None:
     payload: dict[str, Any] = {name: s.model_dump() for name, s in stats.items()}
@@ -91,6 +99,19 @@ async def list_runs(conn: AsyncConnection, *, limit: int, offset: int = 0) -> li
 
 async def get_run(conn: AsyncConnection, run_id: int) -> Run | None:
     row = (await conn.execute(select(etl_runs).where(etl_runs.c.id == run_id))).one_or_none()
+    return Run.model_validate(row) if row is not None else None
+
+
+async def last_finished(conn: AsyncConnection) -> Run | None:
+    """The newest run that has ended, whatever its status."""
+    row = (
+        await conn.execute(
+            select(etl_runs)
+            .where(etl_runs.c.status != "running")
+            .order_by(etl_runs.c.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
     return Run.model_validate(row) if row is not None else None
 
 

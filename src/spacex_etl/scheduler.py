@@ -29,7 +29,8 @@ async def scheduled(
 
     async def tracked() -> None:
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:
+            raise RuntimeError("the scheduled job runs outside a task")
         running.add(task)
         try:
             await job()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacex_etl import __version__
 from spacex_etl.errors import DATABASE_ERRORS
 from spacex_etl.extract import RetryPolicy, SpaceXClient
-from spacex_etl.pipeline import RunReport, run_etl
+from spacex_etl.pipeline import LoadLimits, RunReport, run_etl
 from spacex_etl.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -21,15 +21,22 @@ _log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class EtlService:
+    """What a process needs to run the ETL: the database, the source client, the run's budget
+    and limits. `run_once()` is one run; `tick()` is the scheduler's job, which survives a
+    database outage by logging it."""
+
     engine: AsyncEngine
     source: SpaceXClient
     run_budget_s: float
+    limits: LoadLimits = field(default_factory=LoadLimits)
     # Runs before the first run that can reach the database (the all-in-one command migrates
     # here, so a database that is down at start-up delays the schema instead of the process).
     prepare: Callable[[], Awaitable[None]] | None = None
 
     async def run_once(self) -> RunReport:
-        return await run_etl(self.engine, self.source, budget_s=self.run_budget_s)
+        return await run_etl(
+            self.engine, self.source, budget_s=self.run_budget_s, limits=self.limits
+        )
 
     async def tick(self) -> None:
         """One scheduled run: a database outage is logged, and the next tick tries again."""
@@ -55,6 +62,11 @@ async def etl_service(
             http,
             str(settings.spacex_api_url),
             page_size=settings.page_size,
+            max_records=settings.source_max_records,
             retry=RetryPolicy(attempts=settings.http_retry_attempts),
         )
-        yield EtlService(engine, source, settings.run_budget_s, prepare)
+        limits = LoadLimits(
+            max_delete_fraction=settings.etl_max_delete_fraction,
+            max_reject_fraction=settings.etl_max_reject_fraction,
+        )
+        yield EtlService(engine, source, settings.run_budget_s, limits, prepare)

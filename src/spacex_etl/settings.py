@@ -24,7 +24,27 @@ class Settings(BaseSettings):
     )
     spacex_api_url: HttpUrl = HttpUrl("https://spacex-production.up.railway.app/")
     etl_interval_seconds: float = Field(default=60.0, gt=0)
-    page_size: int = Field(default=50, ge=1, le=10_000)
+    page_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Records per page; above the live list's size, one request fetches it all.",
+    )
+    source_max_records: int = Field(
+        default=2_000_000, ge=1, description="Most records one entity's list may hold."
+    )
+    etl_max_delete_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A run deleting more of an entity's live rows fails instead; 1 allows all.",
+    )
+    etl_max_reject_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A run rejecting more of an entity's records fails (contract drift).",
+    )
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     http_retry_attempts: int = Field(default=5, ge=1, le=50)
     etl_run_budget_seconds: float | None = Field(

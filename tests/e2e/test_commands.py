@@ -13,13 +13,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from spacex_etl.data_mart import URL_COUNTS_SQL as COUNTS_SQL
+from spacex_etl.db.url import driver_dsn
 from spacex_etl.replay import ReplayServer
-from tests.conftest import REFERENCE_COUNTS
+from spacex_etl.replay.dataset import load_recorded
+from tests.support import LAUNCH_YEAR_2023, LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
 
 CLI = [sys.executable, "-m", "spacex_etl"]
 UNREACHABLE = "http://127.0.0.1:9/"  # discard port: nothing listens there
@@ -148,6 +154,22 @@ def test_migrate_then_etl_on_a_given_database(replay: ReplayServer, database_url
     assert "failed" in failing.stdout
 
 
+def test_recount_repairs_a_drifted_data_mart(replay: ReplayServer, database_url: str) -> None:
+    env = _env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url)
+    assert subprocess.run([*CLI, "etl"], env=env, capture_output=True).returncode == 0
+    _rows(database_url, "UPDATE object_url_count SET url_count = 1 WHERE entity = 'launches'")
+
+    repair = subprocess.run([*CLI, "recount"], env=env, capture_output=True, text=True)
+    again = subprocess.run([*CLI, "recount"], env=env, capture_output=True, text=True)
+
+    assert repair.returncode == 0, repair.stderr
+    assert "launches          1       1541  repaired (+1540)" in repair.stdout
+    assert "missions         20         20  ok" in repair.stdout
+    assert dict(_rows(database_url, COUNTS_SQL)) == REFERENCE_COUNTS
+    assert again.returncode == 0
+    assert "repaired" not in again.stdout
+
+
 def test_etl_on_an_unmigrated_database_says_what_to_do(
     empty_database_url: str, replay: ReplayServer
 ) -> None:
@@ -175,3 +197,75 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
     assert run.status == "interrupted"
     assert stored == 0
     assert locks == 0
+
+
+@contextmanager
+def _replay_process(*options: str) -> Iterator[str]:
+    """`spacex-etl replay` as a user starts it; yields its URL once it accepts connections."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [*CLI, "replay", "--port", str(port), *options],
+        env=_env(),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    service = Service(process, port)
+    try:
+        service.wait_for_log("Uvicorn running on", timeout=30)
+        yield service.url + "/"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _etl(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _rows(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    async def query() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(driver_dsn(database_url))
+        try:
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(query())
+
+
+@pytest.mark.parametrize("revision", ["current", "2023"])
+def test_replayed_live_api_then_migrate_and_etl_gives_the_live_reference_counts(
+    database_url: str, revision: str
+) -> None:
+    # The real profile, 3 s `upcoming` wait included: what a user sees against the default URL.
+    with _replay_process("--profile", "live", "--revision", revision) as url:
+        env = _env(DATABASE_URL=database_url, SPACEX_API_URL=url)
+        migrate = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True)
+        assert migrate.returncode == 0, migrate.stderr
+        first = _etl(env)
+        assert first.returncode == 0, first.stderr
+        assert dict(_rows(database_url, COUNTS_SQL)) == LIVE_REFERENCE_COUNTS
+
+        # The source suddenly lists no launches: nothing is deleted and the run fails.
+        httpx.put(f"{url}_replay/data/launches", json=[]).raise_for_status()
+        emptied = _etl(env)
+        # Then a third of them break their contract: nothing loads, the reasons are counted.
+        drifted = load_recorded("launches", "live")
+        for record in drifted[:70]:
+            record["date_utc"] = "yesterday"
+        httpx.put(f"{url}_replay/data/launches", json=drifted).raise_for_status()
+        drift = _etl(env)
+    assert emptied.returncode == 1
+    assert "refusing to delete 205" in emptied.stdout
+    live = "SELECT count(*) FROM launches WHERE deleted_at IS NULL"
+    assert _rows(database_url, live) == [(205,)]
+    assert drift.returncode == 1
+    assert "70 of 205 launches rejected (limit 10%" in drift.stdout
+    assert "rejected 70 x launch_date_utc: " in drift.stdout
+
+    history = subprocess.run([*CLI, "runs"], env=env, capture_output=True, text=True)
+    assert "refusing to delete 205" in history.stdout
+    assert "rejected 70 x launch_date_utc: " in history.stdout
+    if revision == "2023":
+        assert f"warning 205 x {LAUNCH_YEAR_2023}" in history.stdout

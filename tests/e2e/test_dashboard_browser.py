@@ -19,15 +19,15 @@ from playwright.async_api import Browser, Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
-from spacex_etl.api.url_count_cache import UrlCountCache
 from spacex_etl.browse.models import URL_FIELDS
+from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState, serving_in_thread
 from spacex_etl.transform import is_absolute_url
-from tests.conftest import REFERENCE_COUNTS
+from tests.support import REFERENCE_COUNTS
 
 CHROMIUM = Path("/usr/bin/chromium")  # installed by .ci/run (apt-get install chromium)
 ROOT = Path(__file__).resolve().parents[2]

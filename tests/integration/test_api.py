@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacex_etl.api import create_app
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
-from tests.conftest import REFERENCE_COUNTS
+from tests.support import REFERENCE_COUNTS
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from spacex_etl.db.url import with_database
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayServer, serving_in_thread
-from tests.conftest import FAST_RETRY, _admin
+from tests.support import FAST_RETRY, admin
 
 
 async def _load(url: str, replay_url: str) -> None:
@@ -40,7 +40,7 @@ def api_schema(
 ) -> Iterator[OpenApiSchema]:
     """The API on a loaded database, served by uvicorn on a thread of its own."""
     name = f"spacex_schema_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    asyncio.run(admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
     url = with_database(pg_admin_url, name)
     replay_server.state.reset()
     asyncio.run(_load(url, replay_server.url))
@@ -50,7 +50,7 @@ def api_schema(
         with serving_in_thread(app) as base_url:
             yield schemathesis.openapi.from_url(f"{base_url}openapi.json")
     finally:
-        asyncio.run(_admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+        asyncio.run(admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
-from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db import migrate
 from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import driver_dsn
@@ -22,8 +22,8 @@ from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState
 from spacex_etl.service import EtlService
-from tests.conftest import REFERENCE_COUNTS
 from tests.restartable_postgres import RestartablePostgres
+from tests.support import REFERENCE_COUNTS
 
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl import load
+from spacex_etl import data_mart, load
 from spacex_etl.load import MergeCounts
 from spacex_etl.transform import transform_page
 
@@ -35,7 +35,7 @@ async def _load(
     engine: AsyncEngine,
     records: Sequence[dict[str, Any]],
     *,
-    complete: bool = True,
+    tombstone: bool = True,
     keep_ids: Sequence[str] = (),
 ) -> tuple[MergeCounts, str]:
     """Stage and merge as the pipeline does; returns the counts and the loading xid."""
@@ -43,14 +43,14 @@ async def _load(
         xid = str(await conn.scalar(text("SELECT pg_current_xact_id()::text")))
         await load.copy_to_stage(conn, "launches", _rows(records))
         counts = await load.merge_stage(
-            conn, "launches", complete=complete, keep_ids=list(keep_ids)
+            conn, "launches", tombstone=tombstone, keep_ids=list(keep_ids)
         )
     return counts, xid
 
 
 async def _mart(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
-        return (await load.read_url_counts(conn))["launches"]
+        return (await data_mart.read_url_counts(conn))["launches"]
 
 
 async def _recount(engine: AsyncEngine) -> int:
@@ -105,7 +105,7 @@ async def test_repeated_ids_keep_the_latest_copy(engine: AsyncEngine) -> None:
         engine, [_launch(1, urls=1), _launch(2), _launch(1, urls=3, missions=("M9",))]
     )
 
-    assert (counts.distinct, counts.inserted) == (2, 2)
+    assert (counts.listed, counts.inserted) == (2, 2)
     async with engine.connect() as conn:
         stored = await conn.scalar(text("SELECT url_count FROM launches WHERE id = '1'"))
     assert stored == 3
@@ -126,7 +126,7 @@ async def test_launch_links_follow_the_merge(engine: AsyncEngine) -> None:
 async def test_tombstones_need_a_complete_fetch_and_spare_kept_ids(engine: AsyncEngine) -> None:
     await _load(engine, [_launch(1), _launch(2), _launch(3)])
 
-    counts, _ = await _load(engine, [_launch(1)], complete=False)
+    counts, _ = await _load(engine, [_launch(1)], tombstone=False)
     assert counts.deleted == 0
     counts, _ = await _load(engine, [_launch(1)], keep_ids=["2"])
     assert counts.deleted == 1
@@ -145,6 +145,19 @@ async def test_full_recount_agrees_with_the_incremental_data_mart(engine: AsyncE
     incremental = await _mart(engine)
 
     async with engine.begin() as conn:
-        await load.refresh_url_count(conn, "launches")
+        differences = await data_mart.recount(conn)
 
+    assert differences["launches"] == (incremental, incremental)
     assert await _mart(engine) == incremental == await _recount(engine)
+
+
+async def test_recount_repairs_a_drifted_data_mart_and_reports_it(engine: AsyncEngine) -> None:
+    await _load(engine, [_launch(n, urls=2) for n in range(1, 11)])
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE object_url_count SET url_count = 7"))
+
+    async with engine.begin() as conn:
+        differences = await data_mart.recount(conn)
+
+    assert differences == {"launches": (7, 20), "missions": (7, 0), "rockets": (7, 0)}
+    assert await _mart(engine) == 20

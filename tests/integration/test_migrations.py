@@ -7,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.db import migrate
@@ -49,3 +51,44 @@ async def test_downgrade_to_base_and_upgrade_again(engine: AsyncEngine, database
     await asyncio.to_thread(_in_thread, partial(migrate.upgrade, database_url))
     await engine.dispose()
     assert await _tables(engine) == expected
+
+
+_V3_LAUNCH = """
+INSERT INTO launches (id, flight_number, mission_ids, flickr_images, url_count, raw, content_hash)
+VALUES ('{id}', {id}, '{{}}', '{{}}', 1, '{{}}', '\\x00')
+"""
+
+
+async def _launch_rows(engine: AsyncEngine) -> list[tuple[str, int | None]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT id, flight_number FROM launches ORDER BY id"))
+        return [(row.id, row.flight_number) for row in rows]
+
+
+async def test_0002_keeps_every_launch_and_clears_flight_numbers_derived_from_ids(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    await asyncio.to_thread(_in_thread, partial(migrate.downgrade, database_url, "0001"))
+    async with engine.begin() as conn:
+        for launch_id in ("1", "2", "107"):
+            await conn.execute(text(_V3_LAUNCH.format(id=launch_id)))
+
+    await asyncio.to_thread(_in_thread, partial(migrate.upgrade, database_url))
+
+    assert await _launch_rows(engine) == [("1", None), ("107", None), ("2", None)]
+    async with engine.begin() as conn:  # a v4 launch has no flight number, and now needs none
+        await conn.execute(
+            text(
+                "INSERT INTO launches"
+                " (id, mission_ids, flickr_images, url_count, raw, content_hash)"
+                " VALUES ('5eb87cd9ffd86e000604b32a', '{}', '{}', 0, '{}', '\\x00')"
+            )
+        )
+
+    # Back down only while no row would be lost: a v4 id has no flight number to restore.
+    with pytest.raises(DBAPIError, match="downgrading would lose them"):
+        await asyncio.to_thread(_in_thread, partial(migrate.downgrade, database_url, "0001"))
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM launches WHERE id = '5eb87cd9ffd86e000604b32a'"))
+    await asyncio.to_thread(_in_thread, partial(migrate.downgrade, database_url, "0001"))
+    assert await _launch_rows(engine) == [("1", 1), ("107", 107), ("2", 2)]

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from spacex_etl.data_mart import read_url_counts
 from spacex_etl.extract import RetryPolicy, SpaceXClient
-from spacex_etl.load import read_url_counts
 from spacex_etl.pipeline import RunReport, run_etl
 from spacex_etl.replay import ReplayServer, ReplayState
-from tests.conftest import FAST_RETRY, REFERENCE_COUNTS
+from tests.support import FAST_RETRY, REFERENCE_COUNTS
 
 PAGES = {"launches": 5, "missions": 1, "rockets": 1}  # at the fixture's 25 records a page
 

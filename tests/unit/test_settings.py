@@ -38,3 +38,14 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_blank_database_url_means_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "")
     assert Settings(_env_file=None).database_url is None
+
+
+def test_the_version_is_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    import spacex_etl
+    from spacex_etl.api import create_app
+    from spacex_etl.db.engine import create_engine
+
+    app = create_app(create_engine("postgresql://nobody@127.0.0.1:9/none"), stale_after_s=1)
+    assert spacex_etl.__version__ == version("spacex-etl") == app.version

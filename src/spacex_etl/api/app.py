@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from spacex_etl import __version__
 from spacex_etl.api.errors import install_error_handlers
 from spacex_etl.api.http_cache import AnswersFromMemory, ResponseCache
 from spacex_etl.api.routes import browse, dashboard, data_mart, health, runs
-from spacex_etl.api.url_count_cache import UrlCountCache
+from spacex_etl.data_mart import UrlCountCache
 
 Background = Callable[[], AbstractAsyncContextManager[object]]
 
@@ -30,7 +31,7 @@ def create_app(
     `background` runs for the app's lifetime (the scheduler, in the all-in-one command)."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         follower = asyncio.create_task(url_counts.run()) if url_counts is not None else None
         try:
             if background is None:
@@ -48,7 +49,7 @@ def create_app(
     app = FastAPI(
         title="SpaceX ETL",
         summary="SpaceX launches, missions and rockets collected into PostgreSQL every minute.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     app.state.engine = engine

@@ -21,7 +21,8 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from spacex_etl.browse.cursor import Cursor, encode_cursor
 from spacex_etl.browse.models import LAUNCH_URL_FIELDS, URL_FIELDS, Launch, Mission, Page, Rocket
 from spacex_etl.db.tables import launches, missions, rockets
-from spacex_etl.transform import MODELS
+from spacex_etl.entities import Entity
+from spacex_etl.transform.records import model_columns
 
 # Sort name -> (column, its Python type for cursors).
 LAUNCH_SORTS: dict[str, tuple[KeyedColumnElement[Any], type]] = {
@@ -138,7 +139,7 @@ async def launch_page(
 
 
 async def id_page(
-    conn: AsyncConnection, entity: str, *, after: Cursor | None, limit: int
+    conn: AsyncConnection, entity: Entity, *, after: Cursor | None, limit: int
 ) -> Page[Mission] | Page[Rocket]:
     """A page of missions or rockets (few of each), ordered by id."""
     paging = {"sort": ID_SORT, "descending": False, "after": after, "limit": limit}
@@ -148,7 +149,7 @@ async def id_page(
     return Page[Rocket](limit=limit, **page)
 
 
-async def get_record(conn: AsyncConnection, entity: str, record_id: str) -> BaseModel | None:
+async def get_record(conn: AsyncConnection, entity: Entity, record_id: str) -> BaseModel | None:
     """One launch, mission or rocket by id; None if unknown or deleted."""
     table = _TABLES[entity]
     statement = select(*_served(table)).where(table.c.id == record_id, table.c.deleted_at.is_(None))
@@ -185,10 +186,10 @@ def _launch(row: Row[Any]) -> Launch:
     )
 
 
-def _flat(entity: str, model: type[BaseModel]) -> Callable[[Row[Any]], BaseModel]:
+def _flat(entity: Entity, model: type[BaseModel]) -> Callable[[Row[Any]], BaseModel]:
     """Missions and rockets: their columns as they are, the URL-bearing ones under `urls`."""
     urls = URL_FIELDS[entity]
-    plain = [name for name in MODELS[entity].COLUMNS if name not in urls]
+    plain = [name for name in model_columns(entity) if name not in urls]
 
     def shape(row: Row[Any]) -> BaseModel:
         return model.model_validate(

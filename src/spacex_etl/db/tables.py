@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Final
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -24,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from spacex_etl.entities import ENTITIES, Entity
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -34,7 +39,6 @@ metadata = MetaData(
     }
 )
 
-ENTITIES = ("launches", "missions", "rockets")
 RUN_STATUSES = ("running", "success", "partial", "failed", "interrupted")
 
 
@@ -103,7 +107,8 @@ launches = Table(
     "launches",
     metadata,
     Column("id", Text, primary_key=True),
-    Column("flight_number", Integer, nullable=False),
+    # Only where the source sends one: the live API's v4 launches have none.
+    Column("flight_number", Integer),
     Column("mission_name", Text),
     Column("mission_ids", ARRAY(Text), nullable=False),
     Column("upcoming", Boolean),
@@ -139,6 +144,12 @@ launches = Table(
     Index(None, "launch_year", "launch_date_utc", "id"),
     Index(None, "rocket_id", "launch_date_utc", "id"),
 )
+
+SOURCE_TABLES: Final[Mapping[Entity, Table]] = {
+    "launches": launches,
+    "missions": missions,
+    "rockets": rockets,
+}
 
 launch_missions = Table(
     "launch_missions",

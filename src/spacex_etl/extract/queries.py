@@ -1,15 +1,18 @@
-"""GraphQL documents sent to the SpaceX Land API: one paged query per entity type.
+"""GraphQL documents sent to the SpaceX Land API: per entity type, a page and the whole list.
 
 Each asks for every field the transform models store, so the `raw` column keeps the whole record.
+Only fields both the v3 schema and the live server know are asked for: an unknown field makes the
+live server refuse the whole query (HTTP 400).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
-LAUNCHES: Final = """
-query Launches($limit: Int!, $offset: Int!) {
-  page: launches(limit: $limit, offset: $offset, sort: "flight_number", order: "asc") {
+from spacex_etl.entities import Entity
+
+_LAUNCH_FIELDS: Final = """{
     id
     mission_name
     mission_id
@@ -38,13 +41,9 @@ query Launches($limit: Int!, $offset: Int!) {
       video_link
       wikipedia
     }
-  }
-}
-"""
+}"""
 
-MISSIONS: Final = """
-query Missions($limit: Int!, $offset: Int!) {
-  page: missions(limit: $limit, offset: $offset) {
+_MISSION_FIELDS: Final = """{
     id
     name
     description
@@ -53,13 +52,9 @@ query Missions($limit: Int!, $offset: Int!) {
     twitter
     website
     wikipedia
-  }
-}
-"""
+}"""
 
-ROCKETS: Final = """
-query Rockets($limit: Int!, $offset: Int!) {
-  page: rockets(limit: $limit, offset: $offset) {
+_ROCKET_FIELDS: Final = """{
     id
     name
     type
@@ -76,6 +71,28 @@ query Rockets($limit: Int!, $offset: Int!) {
     mass { kg lb }
     description
     wikipedia
-  }
+}"""
+
+_SELECTIONS: Final[Mapping[Entity, str]] = {
+    "launches": _LAUNCH_FIELDS,
+    "missions": _MISSION_FIELDS,
+    "rockets": _ROCKET_FIELDS,
 }
-"""
+# A stable order makes offset paging repeatable on servers that honour it (the live one ignores it).
+_ORDER: Final[Mapping[Entity, str]] = {"launches": ', sort: "flight_number", order: "asc"'}
+
+
+def page_query(entity: Entity) -> str:
+    """One page: `$limit` records from `$offset`."""
+    return (
+        f"query Page($limit: Int!, $offset: Int!) {{\n"
+        f"  page: {entity}(limit: $limit, offset: $offset{_ORDER.get(entity, '')}) "
+        f"{_SELECTIONS[entity]}\n}}"
+    )
+
+
+def whole_list_query(entity: Entity) -> str:
+    """The whole list in one answer: complete by construction, whatever the server's paging does."""
+    order = _ORDER.get(entity, "").removeprefix(", ")
+    arguments = f"({order})" if order else ""
+    return f"query WholeList {{\n  page: {entity}{arguments} {_SELECTIONS[entity]}\n}}"

@@ -30,6 +30,10 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """How a page is retried on a transient fault: at most `attempts` tries, waiting
+    `initial_wait_s` doubling up to `max_wait_s`, plus up to `jitter_s` at random so that
+    replicas don't retry in step (`HTTP_RETRY_ATTEMPTS` sets `attempts`)."""
+
     attempts: int = 5
     initial_wait_s: float = 0.5
     max_wait_s: float = 10.0

@@ -1,14 +1,14 @@
-"""Load: staged COPY, one set-based merge per entity type, link table, rejects, data mart."""
+"""Load: staged COPY, one set-based merge per entity type (links and data mart moved with it),
+rejects."""
 
-from spacex_etl.load.data_mart import read_url_counts, refresh_url_count
 from spacex_etl.load.merge import MergeCounts, copy_to_stage, merge_stage
 from spacex_etl.load.rejects import store_rejected
+from spacex_etl.load.transaction import transaction
 
 __all__ = [
     "MergeCounts",
     "copy_to_stage",
     "merge_stage",
-    "read_url_counts",
-    "refresh_url_count",
     "store_rejected",
+    "transaction",
 ]

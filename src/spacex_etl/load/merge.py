@@ -7,22 +7,22 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, Text, bindparam, text
+from sqlalchemy import Boolean, Float, Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacex_etl import data_mart
+from spacex_etl.entities import Entity
+from spacex_etl.errors import DeletionRefusedError
 from spacex_etl.transform import columns
 
-# NOTIFY channel announcing a committed change of the data mart.
-URL_COUNT_CHANNEL = "object_url_count"
 
-
-def stage_table(entity: str) -> str:
+def stage_table(entity: Entity) -> str:
     return f"_stage_{entity}"
 
 
 async def copy_to_stage(
-    conn: AsyncConnection, entity: str, rows: AsyncIterable[tuple[Any, ...]]
+    conn: AsyncConnection, entity: Entity, rows: AsyncIterable[tuple[Any, ...]]
 ) -> None:
     """Stream rows into a temporary stage table with one COPY, as they arrive."""
     # `seq` keeps arrival order so that a record repeated by offset paging resolves to its
@@ -35,16 +35,24 @@ async def copy_to_stage(
         )
     )
     driver = (await conn.get_raw_connection()).driver_connection
-    assert driver is not None
+    if driver is None:
+        raise RuntimeError("the pooled connection has no asyncpg connection behind it")
     await driver.copy_records_to_table(stage_table(entity), records=rows, columns=columns(entity))
 
 
 @dataclass(frozen=True, slots=True)
 class MergeCounts:
-    distinct: int
+    """What one merge did: `listed` distinct records staged (the source's list, deduplicated),
+    of which `inserted` were new and `updated` changed; `deleted` rows tombstoned."""
+
+    listed: int
     inserted: int
     updated: int
     deleted: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.listed - self.inserted - self.updated
 
 
 # Only launches carry links; they are kept in step with the launches this statement wrote.
@@ -60,7 +68,7 @@ _LINK_CTES = """
 )"""
 
 
-def _merge_sql(entity: str) -> str:
+def _merge_sql(entity: Entity) -> str:
     """One statement: dedupe the stage, upsert what changed, tombstone what vanished, keep the
     launch links and the data mart in step.
 
@@ -79,6 +87,7 @@ def _merge_sql(entity: str) -> str:
     stage = stage_table(entity)
     updates = ", ".join(f"{col} = excluded.{col}" for col in cols if col != "id")
     links = _LINK_CTES.format(stage=stage) if entity == "launches" else ""
+    # Every identifier below is an `Entity` or a column of its table: a closed set, never input.
     return f"""
 WITH repeated AS (
     SELECT id, max(seq) AS seq FROM {stage} GROUP BY id HAVING count(*) > 1
@@ -97,49 +106,75 @@ WITH repeated AS (
     ON CONFLICT (id) DO UPDATE SET {updates}, updated_at = now(), deleted_at = NULL
     WHERE t.content_hash IS DISTINCT FROM excluded.content_hash OR t.deleted_at IS NOT NULL
     RETURNING (t.xmax = 0) AS inserted
-), tombstoned AS (
-    UPDATE {entity} AS t SET deleted_at = now(), updated_at = now()
-    WHERE :complete AND t.deleted_at IS NULL
+), doomed AS (
+    SELECT t.id FROM {entity} AS t
+    WHERE :tombstone AND t.deleted_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM {stage} AS s WHERE s.id = t.id)
       AND t.id <> ALL(:keep_ids)
+), guard AS (
+    -- Live rows are counted only when something would go: an ordinary run scans nothing more.
+    SELECT d.doomed,
+           CASE WHEN d.doomed = 0 THEN 0
+                ELSE (SELECT count(*) FROM {entity} WHERE deleted_at IS NULL) END AS live
+    FROM (SELECT count(*) AS doomed FROM doomed) AS d
+), tombstoned AS (
+    UPDATE {entity} AS t SET deleted_at = now(), updated_at = now()
+    FROM doomed AS d, guard AS g
+    WHERE t.id = d.id AND g.doomed <= :max_delete_fraction * g.live
     RETURNING t.url_count
 ), delta AS (
     SELECT coalesce((SELECT sum(url_count - old_url_count) FROM diff), 0)
          - coalesce((SELECT sum(url_count) FROM tombstoned), 0) AS url_count
 ), mart AS (
-    UPDATE object_url_count AS m
+    UPDATE {data_mart.TABLE} AS m
     SET url_count = m.url_count + delta.url_count, refreshed_at = now()
     FROM delta
     WHERE m.entity = :entity
       AND (EXISTS (SELECT 1 FROM upserted) OR EXISTS (SELECT 1 FROM tombstoned))
     -- Delivered at commit, never before: listeners (the API's in-memory copy) move from one
     -- committed snapshot to the next.
-    RETURNING pg_notify('{URL_COUNT_CHANNEL}', m.entity)
+    RETURNING pg_notify('{data_mart.CHANNEL}', m.entity)
 ){links}
-SELECT (SELECT count(*) FROM src) AS distinct_count,
+SELECT (SELECT count(*) FROM src) AS listed,
+       (SELECT doomed FROM guard) AS doomed,
+       (SELECT live FROM guard) AS live,
        (SELECT count(*) FROM mart) AS notified,
        (SELECT count(*) FROM upserted WHERE inserted) AS inserted,
        (SELECT count(*) FROM upserted WHERE NOT inserted) AS updated,
        (SELECT count(*) FROM tombstoned) AS deleted
-"""
+"""  # noqa: S608
 
 
 async def merge_stage(
-    conn: AsyncConnection, entity: str, *, complete: bool, keep_ids: list[str]
+    conn: AsyncConnection,
+    entity: Entity,
+    *,
+    tombstone: bool,
+    keep_ids: list[str],
+    max_delete_fraction: float = 1.0,
 ) -> MergeCounts:
     """Upsert changed rows, revive reappearing ones, tombstone the vanished; in the same
     statement, move the data mart by what changed and, for launches, resync their links.
 
-    Tombstones need `complete`: only a full extraction proves a record is gone. `keep_ids`
+    Tombstones need `tombstone`: only a list proven complete shows a record is gone. `keep_ids`
     are records the source still lists but that failed validation: their last good version
-    stays, neither updated nor deleted.
+    stays, neither updated nor deleted. A merge that would tombstone more than
+    `max_delete_fraction` of the live rows raises DeletionRefusedError; the caller's
+    transaction then rolls the whole statement back.
     """
     statement = text(_merge_sql(entity)).bindparams(
-        bindparam("complete", complete, type_=Boolean),
+        bindparam("tombstone", tombstone, type_=Boolean),
         bindparam("keep_ids", keep_ids, type_=ARRAY(Text)),
         bindparam("entity", entity, type_=Text),
+        bindparam("max_delete_fraction", max_delete_fraction, type_=Float),
     )
     row = (await conn.execute(statement)).one()
+    if row.doomed > max_delete_fraction * row.live:
+        raise DeletionRefusedError(
+            f"source listed {row.live - row.doomed} of {row.live} {entity}; refusing to delete "
+            f"{row.doomed} (limit {max_delete_fraction:.0%}, ETL_MAX_DELETE_FRACTION)",
+            entity=entity,
+        )
     return MergeCounts(
-        distinct=row.distinct_count, inserted=row.inserted, updated=row.updated, deleted=row.deleted
+        listed=row.listed, inserted=row.inserted, updated=row.updated, deleted=row.deleted
     )

@@ -1,46 +1,24 @@
-"""Replay server: the recorded real SpaceX data served as the SpaceX Land GraphQL API, with faults.
+"""Replay server: the recorded real SpaceX data served as the SpaceX GraphQL API, with faults.
 
-`spacex-etl replay` runs it for demos and offline runs; tests start one with
-`running_replay_server()` and steer it through `ReplayState` (in-process) or `ReplayControl`.
+`spacex-etl replay` runs it for demos and offline runs; tests and benches start one with
+`running_replay_server()` and steer it through its `ReplayState` (in-process) or the control
+endpoints under `/_replay` (any process). Modules: `dataset` (profiles, recorded data, state),
+`schema` and `live` (GraphQL and the two profiles' resolvers), `faults`, `server`.
 """
 
-from .app import create_app
-from .control import ReplayControl
-from .dataset import ENTITIES, DataError, Entity
-from .faults import (
-    DropConnectionFault,
-    Fault,
-    GraphQLErrorFault,
-    HtmlErrorFault,
-    HttpStatusFault,
-    LatencyFault,
-    MalformedJsonFault,
-    MutateRecordFault,
-    TruncatedJsonFault,
-    parse_fault,
+from spacex_etl.replay.dataset import ReplayState
+from spacex_etl.replay.server import (
+    ReplayServer,
+    create_app,
+    running_replay_server,
+    serve,
+    serving_in_thread,
 )
-from .server import ReplayServer, running_replay_server, serve, serving_in_thread
-from .state import ReplayState, RequestCounts
 
 __all__ = [
-    "ENTITIES",
-    "DataError",
-    "DropConnectionFault",
-    "Entity",
-    "Fault",
-    "GraphQLErrorFault",
-    "HtmlErrorFault",
-    "HttpStatusFault",
-    "LatencyFault",
-    "MalformedJsonFault",
-    "MutateRecordFault",
-    "ReplayControl",
     "ReplayServer",
     "ReplayState",
-    "RequestCounts",
-    "TruncatedJsonFault",
     "create_app",
-    "parse_fault",
     "running_replay_server",
     "serve",
     "serving_in_thread",

@@ -1,4 +1,5 @@
-"""The SpaceX Land GraphQL schema (the part we replay, in schema.graphql) bound to resolvers.
+"""The served GraphQL schema (schema.graphql): binding resolvers to it, running requests on it,
+and the v3 profile's resolvers (the live profile's are in live.py).
 
 Resolvers read `Datasets` from the execution context; record fields whose GraphQL name equals the
 v3 key need no resolver, graphql-core's default one reads them from the dict.
@@ -6,58 +7,177 @@ v3 key need no resolver, graphql-core's default one reads them from the dict.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from importlib.resources import files
 from typing import Any, Final
 
 from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLSchema,
+    InlineFragmentNode,
+    Node,
+    OperationDefinitionNode,
+    SelectionSetNode,
     build_schema,
+    execute_sync,
+    parse,
+    validate,
 )
 
-from .dataset import Datasets, Entity, Record, dotted_get, record_id
+from spacex_etl.entities import ENTITIES, Entity
+from spacex_etl.replay.dataset import ID_KEYS, Datasets, Record, record_id
 
 SDL: Final = (files("spacex_etl.replay") / "schema.graphql").read_text(encoding="utf-8")
 
-# Root fields of the schema, by the entity whose dataset they read.
-ROOT_FIELD_ENTITIES: Final[Mapping[str, Entity]] = {
-    "launches": "launches",
-    "launchesPast": "launches",
-    "launchesUpcoming": "launches",
-    "launch": "launches",
-    "missions": "missions",
-    "mission": "missions",
-    "rockets": "rockets",
-    "rocket": "rockets",
-}
-
-# `find` input fields → the v3 path they compare with (list values match when they contain it).
-_LAUNCH_FIND: Final[Mapping[str, str]] = {
-    "id": "flight_number",
-    "mission_id": "mission_id",
-    "mission_name": "mission_name",
-    "launch_year": "launch_year",
-    "rocket_id": "rocket.rocket_id",
-    "site_id": "launch_site.site_id",
-}
-_MISSION_FIND: Final[Mapping[str, str]] = {
-    "id": "mission_id",
-    "name": "mission_name",
-    "manufacturer": "manufacturers",
-    "payload_id": "payload_ids",
-}
-
 _FEET_PER_METER: Final = 3.28084
 _LB_PER_KG: Final = 2.20462
-_LBF_PER_KN: Final = 224.809
 
 Resolver = Callable[..., Any]
 # Resolvers get the served `Datasets` as the execution context.
 Info = GraphQLResolveInfo[Datasets]
+
+
+def _serialize_date(value: Any) -> str | int | float:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return value
+    raise GraphQLError(f"Date cannot represent value: {value!r}")
+
+
+def bind_schema(resolvers: Mapping[tuple[str, str], Resolver]) -> GraphQLSchema:
+    """An executable schema: the SDL with `resolvers` and the Date scalar bound."""
+    schema = build_schema(SDL)
+    for (type_name, field_name), resolve in resolvers.items():
+        object_type = schema.get_type(type_name)
+        if not isinstance(object_type, GraphQLObjectType):
+            raise TypeError(f"{type_name} is not an object type of schema.graphql")
+        object_type.fields[field_name].resolve = resolve
+    date = schema.get_type("Date")
+    if not isinstance(date, GraphQLScalarType):
+        raise TypeError("Date is not a scalar of schema.graphql")
+    date.coerce_output_value = _serialize_date
+    return schema
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A parsed and validated document; `errors` holds syntax or validation errors, if any."""
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+
+
+@lru_cache(maxsize=256)
+def prepare(query: str) -> PreparedQuery:
+    """Parse and validate once per distinct query text: clients repeat the same paged document."""
+    try:
+        document = parse(query)
+    except GraphQLError as error:
+        return PreparedQuery(None, (error,))
+    # Both profiles bind the same SDL: validating against one schema serves both.
+    return PreparedQuery(document, tuple(validate(SCHEMA, document)))
+
+
+def root_fields(prepared: PreparedQuery, operation_name: str | None) -> dict[str, Entity]:
+    """The entity each root field of the chosen operation reads (through fragments too), by the
+    key its value has in the response `data`."""
+    if prepared.document is None:
+        return {}
+    operations = [
+        node
+        for node in prepared.document.definitions
+        if isinstance(node, OperationDefinitionNode)
+        and (
+            operation_name is None or (node.name is not None and node.name.value == operation_name)
+        )
+    ]
+    if len(operations) != 1:
+        return {}
+    fragments = {
+        node.name.value: node
+        for node in prepared.document.definitions
+        if isinstance(node, FragmentDefinitionNode)
+    }
+    found: dict[str, Entity] = {}
+    _collect(operations[0].selection_set, fragments, set(), found)
+    return found
+
+
+def _collect(
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    visited: set[str],
+    found: dict[str, Entity],
+) -> None:
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            # Each entity's root field is named after it (`__typename` reads none).
+            for entity in ENTITIES:
+                if selection.name.value == entity:
+                    found[selection.alias.value if selection.alias else entity] = entity
+        elif isinstance(selection, InlineFragmentNode):
+            _collect(selection.selection_set, fragments, visited, found)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment_name = selection.name.value
+            # Documents are analysed before validation: a fragment cycle must not recurse forever.
+            if fragment_name in fragments and fragment_name not in visited:
+                visited.add(fragment_name)
+                _collect(fragments[fragment_name].selection_set, fragments, visited, found)
+
+
+def selects(prepared: PreparedQuery, field_name: str) -> bool:
+    """Whether the document asks for `field_name` anywhere (the live server's slow field)."""
+    if prepared.document is None:
+        return False
+    return any(
+        isinstance(node, FieldNode) and node.name.value == field_name
+        for node in _walk(prepared.document)
+    )
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    for key in node.keys:
+        value = getattr(node, key, None)
+        children = value if isinstance(value, tuple | list) else (value,)
+        for child in children:
+            if isinstance(child, Node):
+                yield from _walk(child)
+
+
+def run_query(
+    schema: GraphQLSchema,
+    datasets: Datasets,
+    prepared: PreparedQuery,
+    variables: Mapping[str, Any] | None,
+    operation_name: str | None,
+) -> dict[str, Any]:
+    """The GraphQL response body as a dict: `data`, plus `errors` only when there are some."""
+    if prepared.document is None or prepared.errors:
+        # Errors before execution: the spec says the response then has no `data` entry.
+        return {"errors": [error.formatted for error in prepared.errors]}
+    result = execute_sync(
+        schema,
+        prepared.document,
+        context_value=datasets,
+        variable_values=dict(variables) if variables is not None else None,
+        operation_name=operation_name,
+    )
+    return dict(result.formatted)
+
+
+# --- v3 resolvers --------------------------------------------------------------------------------
 
 
 def _get(source: object, key: str) -> Any:
@@ -72,7 +192,10 @@ def _is_descending(order: str | None) -> bool:
     raise GraphQLError(f"order must be 'asc' or 'desc', got {order!r}")
 
 
-def _page(records: Sequence[Record], limit: int | None, offset: int | None) -> list[Record]:
+def _page(
+    info: Info, records: Sequence[Record], limit: int | None, offset: int | None
+) -> list[Record]:
+    limit, offset = info.context.paging_arguments(limit, offset)
     if (limit is not None and limit < 0) or (offset is not None and offset < 0):
         raise GraphQLError("limit and offset must not be negative")
     start = offset or 0
@@ -81,72 +204,30 @@ def _page(records: Sequence[Record], limit: int | None, offset: int | None) -> l
     return list(records[start:end])
 
 
-def _matches(record: Record, find: Mapping[str, Any], paths: Mapping[str, str]) -> bool:
-    for name, wanted in find.items():
-        if wanted is None:
-            continue
-        actual = dotted_get(record, paths[name])
-        if isinstance(actual, list):
-            if str(wanted) not in (str(item) for item in actual):
-                return False
-        elif actual is None or str(actual) != str(wanted):
-            return False
-    return True
-
-
-def _filtered(
-    records: Sequence[Record], find: Mapping[str, Any] | None, paths: Mapping[str, str]
-) -> Sequence[Record]:
-    if not find or all(value is None for value in find.values()):
-        return records
-    return [record for record in records if _matches(record, find, paths)]
-
-
-def _launch_list(upcoming: bool | None) -> Resolver:
-    def resolve(
-        _source: object,
-        info: Info,
-        find: Mapping[str, Any] | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        order: str | None = None,
-        sort: str | None = None,
-    ) -> list[Record]:
-        records = info.context.launches.ordered(sort, descending=_is_descending(order))
-        if upcoming is not None:
-            records = [r for r in records if bool(r.get("upcoming")) is upcoming]
-        return _page(_filtered(records, find, _LAUNCH_FIND), limit, offset)
-
-    return resolve
-
-
-def _resolve_missions(
+def _resolve_launches(
     _source: object,
     info: Info,
-    find: Mapping[str, Any] | None = None,
     limit: int | None = None,
     offset: int | None = None,
+    order: str | None = None,
+    sort: str | None = None,
 ) -> list[Record]:
-    records = info.context.missions.records
-    return _page(_filtered(records, find, _MISSION_FIND), limit, offset)
+    records = info.context.launches.ordered(sort, descending=_is_descending(order))
+    return _page(info, records, limit, offset)
 
 
-def _resolve_rockets(
-    _source: object, info: Info, limit: int | None = None, offset: int | None = None
-) -> list[Record]:
-    return _page(info.context.rockets.records, limit, offset)
-
-
-def _one(entity: Entity) -> Resolver:
-    def resolve(_source: object, info: Info, **args: Any) -> Record | None:
-        return info.context.of(entity).by_id(str(args["id"]))
+def _list(entity: Entity) -> Resolver:
+    def resolve(
+        _source: object, info: Info, limit: int | None = None, offset: int | None = None
+    ) -> list[Record]:
+        return _page(info, info.context.of(entity).records, limit, offset)
 
     return resolve
 
 
 def _record_id(entity: Entity) -> Resolver:
     def resolve(source: object, _info: Info) -> str | None:
-        return record_id(entity, source) if isinstance(source, Mapping) else None
+        return record_id(ID_KEYS["v3"][entity], source) if isinstance(source, Mapping) else None
 
     return resolve
 
@@ -159,7 +240,7 @@ def _key(key: str) -> Resolver:
 
 
 def _converted(key: str, base: str, factor: float, *, whole: bool) -> Resolver:
-    """A unit the v3 record may lack (feet, lb, lbf), derived from its metric twin."""
+    """A unit the v3 record may lack (feet, lb), derived from its metric twin."""
 
     def resolve(source: object, _info: Info) -> Any:
         given = _get(source, key)
@@ -189,21 +270,10 @@ def _resolve_launch_rocket(source: object, info: Info) -> Record | None:
     return info.context.rockets.by_id(str(rocket_id)) or {"rocket_id": rocket_id}
 
 
-def _serialize_date(value: Any) -> str | int | float:
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return value
-    raise GraphQLError(f"Date cannot represent value: {value!r}")
-
-
 _RESOLVERS: Final[Mapping[tuple[str, str], Resolver]] = {
-    ("Query", "launches"): _launch_list(upcoming=None),
-    ("Query", "launchesPast"): _launch_list(upcoming=False),
-    ("Query", "launchesUpcoming"): _launch_list(upcoming=True),
-    ("Query", "launch"): _one("launches"),
-    ("Query", "missions"): _resolve_missions,
-    ("Query", "mission"): _one("missions"),
-    ("Query", "rockets"): _resolve_rockets,
-    ("Query", "rocket"): _one("rockets"),
+    ("Query", "launches"): _resolve_launches,
+    ("Query", "missions"): _list("missions"),
+    ("Query", "rockets"): _list("rockets"),
     ("Launch", "id"): _record_id("launches"),
     ("LaunchRocket", "rocket"): _resolve_launch_rocket,
     ("Mission", "id"): _record_id("missions"),
@@ -214,22 +284,6 @@ _RESOLVERS: Final[Mapping[tuple[str, str], Resolver]] = {
     ("Rocket", "type"): _key("rocket_type"),
     ("Distance", "feet"): _converted("feet", "meters", _FEET_PER_METER, whole=False),
     ("Mass", "lb"): _converted("lb", "kg", _LB_PER_KG, whole=True),
-    ("RocketPayloadWeight", "lb"): _converted("lb", "kg", _LB_PER_KG, whole=True),
-    ("Force", "lbf"): _converted("lbf", "kN", _LBF_PER_KN, whole=True),
 }
 
-
-def build_replay_schema() -> GraphQLSchema:
-    """The executable schema: SDL with our resolvers and the Date scalar bound."""
-    schema = build_schema(SDL)
-    for (type_name, field_name), resolve in _RESOLVERS.items():
-        object_type = schema.get_type(type_name)
-        assert isinstance(object_type, GraphQLObjectType)
-        object_type.fields[field_name].resolve = resolve
-    date = schema.get_type("Date")
-    assert isinstance(date, GraphQLScalarType)
-    date.coerce_output_value = _serialize_date
-    return schema
-
-
-SCHEMA: Final = build_replay_schema()
+SCHEMA: Final = bind_schema(_RESOLVERS)

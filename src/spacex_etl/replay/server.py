@@ -1,21 +1,263 @@
-"""The replay app under uvicorn: blocking for the CLI, or on a background thread for tests."""
+"""The replay server: a Starlette app (GraphQL at `/` and `/graphql`, control endpoints under
+`/_replay`, the broken answers faults ask for) and uvicorn running it, blocking for the CLI or on
+a background thread for tests.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal, assert_never, cast
 
+import orjson
 import uvicorn
-from starlette.types import ASGIApp
+from graphql import GraphQLSchema
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .app import create_app
-from .state import ReplayState
+from spacex_etl.entities import ENTITIES, Entity
+from spacex_etl.replay.dataset import DataError, Profile, ReplayState
+from spacex_etl.replay.faults import (
+    CannedFault,
+    DamagingFault,
+    GraphQLErrorFault,
+    HtmlErrorFault,
+    HttpStatusFault,
+    MalformedJsonFault,
+    Paging,
+    TruncatedJsonFault,
+)
+from spacex_etl.replay.live import LIVE_SCHEMA
+from spacex_etl.replay.schema import SCHEMA, PreparedQuery, prepare, root_fields, run_query, selects
 
-_STARTUP_TIMEOUT_SECONDS = 30.0
+_JSON: Final = "application/json"
+_SCHEMAS: Final[Mapping[Profile, GraphQLSchema]] = {"v3": SCHEMA, "live": LIVE_SCHEMA}
+_STARTUP_TIMEOUT_SECONDS: Final = 30.0
+
+
+# --- responses -----------------------------------------------------------------------------------
+
+
+class _OrjsonResponse(JSONResponse):
+    """JSON rendered by orjson (fast on 100k-record pages); non-JSON values become strings."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=str)
+
+
+class _DroppedResponse(Response):
+    """Promises the whole body in Content-Length, sends half, then lets the server drop the line."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002 - ASGI
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        half = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": half, "more_body": True})
+        # No final body message: the ASGI server sees an unfinished response and closes the
+        # connection, so the client reads a short body (httpx: RemoteProtocolError).
+
+
+def _canned_response(fault: CannedFault) -> Response:
+    """The response a fault gives instead of running the query."""
+    if isinstance(fault, HttpStatusFault):
+        headers = {}
+        if fault.retry_after is not None:
+            seconds = fault.retry_after
+            headers["Retry-After"] = str(int(seconds)) if seconds.is_integer() else str(seconds)
+        return Response(fault.body, fault.status, headers=headers, media_type="text/plain")
+    if isinstance(fault, GraphQLErrorFault):
+        return _OrjsonResponse({"data": None, "errors": [{"message": fault.message}]})
+    if isinstance(fault, MalformedJsonFault):
+        return Response(fault.body, 200, media_type=_JSON)
+    if isinstance(fault, HtmlErrorFault):
+        return Response(fault.body, fault.status, media_type="text/html")
+    assert_never(fault)
+
+
+def _damaged_response(fault: DamagingFault, body: bytes, status: int) -> Response:
+    """The real response `body`, spoilt as the fault says."""
+    if isinstance(fault, TruncatedJsonFault):
+        return Response(body[: len(body) // 2], status, media_type=_JSON)
+    return _DroppedResponse(body, status, media_type=_JSON)
+
+
+# --- app ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _GraphQLRequest:
+    query: str
+    variables: Mapping[str, Any] | None
+    operation_name: str | None
+
+
+def create_app(state: ReplayState | None = None) -> Starlette:
+    """The replay ASGI app over `state` (the recorded real data when None)."""
+    app = Starlette(
+        routes=[
+            Route("/", _graphql, methods=["POST"]),
+            Route("/graphql", _graphql, methods=["POST"]),
+            Route("/health", _health, methods=["GET"]),
+            Route("/_replay/data/{entity}", _put_data, methods=["PUT"]),
+            Route("/_replay/reset", _reset, methods=["POST"]),
+            Route("/_replay/faults", _faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_replay/requests", _requests, methods=["GET"]),
+        ]
+    )
+    app.state.replay = state if state is not None else ReplayState()
+    return app
+
+
+def _state(request: Request) -> ReplayState:
+    return cast(ReplayState, request.app.state.replay)
+
+
+def _read_graphql_request(body: bytes) -> _GraphQLRequest | str:
+    """The GraphQL request in a POST body, or what is wrong with the body."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "request body is not JSON"
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return 'request body must be a JSON object with a "query" string'
+    variables = payload.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        return '"variables" must be a JSON object'
+    operation_name = payload.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        return '"operationName" must be a string'
+    return _GraphQLRequest(payload["query"], variables, operation_name)
+
+
+async def _wait_unless_disconnected(request: Request, seconds: float) -> bool:
+    """Sleep `seconds`; False when the client hung up first (no point answering it then)."""
+    try:
+        async with asyncio.timeout(seconds):
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        return True
+    return False
+
+
+def _execute(
+    state: ReplayState,
+    graphql_request: _GraphQLRequest,
+    prepared: PreparedQuery,
+    roots: Mapping[str, Entity],
+    paging: Paging,
+) -> bytes:
+    result = run_query(
+        _SCHEMAS[state.profile],
+        replace(state.datasets, paging=paging),
+        prepared,
+        graphql_request.variables,
+        graphql_request.operation_name,
+    )
+    state.mutate_response(result, roots)
+    return orjson.dumps(result)
+
+
+async def _graphql(request: Request) -> Response:
+    state = _state(request)
+    graphql_request = _read_graphql_request(await request.body())
+    prepared: PreparedQuery | None = None
+    roots: dict[str, Entity] = {}
+    if isinstance(graphql_request, _GraphQLRequest):
+        prepared = prepare(graphql_request.query)
+        roots = root_fields(prepared, graphql_request.operation_name)
+
+    plan = state.begin_request(roots.values())
+    delay = plan.delay_seconds
+    if prepared is not None and state.upcoming_delay_s and selects(prepared, "upcoming"):
+        delay += state.upcoming_delay_s
+    if delay and not await _wait_unless_disconnected(request, delay):
+        return Response(status_code=499)  # nobody is listening any more
+    fault = plan.response
+    if isinstance(fault, CannedFault):
+        return _canned_response(fault)
+
+    if isinstance(graphql_request, str) or prepared is None:
+        status, body = 400, orjson.dumps({"errors": [{"message": graphql_request}]})
+    else:
+        # In a worker thread: a page of 100k records must not stall the control endpoints.
+        status = 200
+        body = await run_in_threadpool(
+            _execute, state, graphql_request, prepared, roots, plan.paging
+        )
+    if fault is not None:
+        return _damaged_response(fault, body, status)
+    return Response(body, status, media_type=_JSON)
+
+
+async def _health(_request: Request) -> Response:
+    return _OrjsonResponse({"status": "ok"})
+
+
+def _error(status: int, detail: Any) -> Response:
+    return _OrjsonResponse({"detail": detail}, status_code=status)
+
+
+async def _put_data(request: Request) -> Response:
+    entity = request.path_params["entity"]
+    if entity not in ENTITIES:
+        return _error(404, f"unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}")
+    body = await request.body()
+    try:
+        # In a worker thread: parsing 100k records takes seconds the event loop must not lose.
+        count = await run_in_threadpool(_replace_data, _state(request), cast(Entity, entity), body)
+    except DataError as error:
+        return _error(422, str(error))
+    return _OrjsonResponse({"entity": entity, "count": count})
+
+
+def _replace_data(state: ReplayState, entity: Entity, body: bytes) -> int:
+    try:
+        records = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise DataError(f"body is not JSON: {error}") from error
+    if not isinstance(records, list):
+        raise DataError("body must be a JSON list of records (objects)")
+    state.set_data(entity, records)
+    return len(records)
+
+
+async def _reset(request: Request) -> Response:
+    _state(request).reset()
+    return _OrjsonResponse({"status": "reset"})
+
+
+async def _faults(request: Request) -> Response:
+    state = _state(request)
+    if request.method == "DELETE":
+        state.clear_faults()
+        return _OrjsonResponse({"status": "cleared"})
+    if request.method == "GET":
+        return _OrjsonResponse([fault.model_dump(mode="json") for fault in state.faults()])
+    try:
+        fault = state.add_fault(orjson.loads(await request.body()))
+    except orjson.JSONDecodeError as error:
+        return _error(422, f"body is not JSON: {error}")
+    except ValidationError as error:
+        return _error(422, error.errors(include_url=False, include_context=False))
+    return _OrjsonResponse(fault.model_dump(mode="json"), status_code=201)
+
+
+async def _requests(request: Request) -> Response:
+    return _OrjsonResponse(_state(request).requests())
+
+
+# --- uvicorn -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -28,9 +270,17 @@ class ReplayServer:
     port: int
 
 
-def serve(host: str = "127.0.0.1", port: int = 8001, *, log_level: str = "info") -> None:
-    """Serve the recorded data as the SpaceX GraphQL API until interrupted (Ctrl-C, SIGTERM)."""
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, lifespan="off", ws="none")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    *,
+    state: ReplayState | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve `state` (the recorded v3 data when None) as the SpaceX GraphQL API until
+    interrupted (Ctrl-C, SIGTERM)."""
+    app = create_app(state)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, lifespan="off", ws="none")
 
 
 class _SignallingServer(uvicorn.Server):
@@ -100,7 +350,7 @@ def running_replay_server(
     state: ReplayState | None = None, host: str = "127.0.0.1"
 ) -> Iterator[ReplayServer]:
     """Run a replay server on a free port in a background thread for the `with` block."""
-    state = state if state is not None else ReplayState.recorded()
+    state = state if state is not None else ReplayState()
     with serving_in_thread(create_app(state), host, lifespan="off") as url:
         port = int(url.rstrip("/").rsplit(":", 1)[1])
         yield ReplayServer(url=url, state=state, host=host, port=port)

@@ -6,23 +6,23 @@ Unknown extra fields are ignored here and kept in `raw`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from spacex_etl.entities import Entity
 from spacex_etl.transform.fields import IsoDate, OptStr, UtcDatetime
 
 
 class SourceModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
-    COLUMNS: ClassVar[tuple[str, ...]]
-    URL_FIELDS: ClassVar[tuple[str, ...]]
+    id: str = Field(min_length=1, description="Opaque: a v3 flight number or a v4 24-hex id.")
 
-    id: str = Field(min_length=1)
-
-    def row(self) -> tuple[Any, ...]:
-        """Typed column values in `COLUMNS` order."""
+    def row(self) -> dict[str, Any]:
+        """The typed columns of the record's table, by column name."""
         raise NotImplementedError
 
     def url_values(self) -> list[str | None]:
@@ -77,12 +77,22 @@ class LaunchLinks(_Part):
     )
 
 
+def _year_or_none(value: Any) -> Any:
+    # The live API computes launch_year from the local date, and one of its revisions broke it
+    # for every launch: a year that is missing or not four digits is derived from the date.
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}", value):
+        return int(value)
+    return None
+
+
 class Launch(SourceModel):
-    id: str = Field(pattern=r"^[0-9]+$", description="The flight number, as the API sends it.")
+    flight_number: int | None = Field(
+        default=None, description="Only where the source sends one (the GraphQL schemas don't)."
+    )
     mission_name: OptStr = None
     mission_id: list[str] | None = None
     upcoming: bool | None = None
-    launch_year: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    launch_year: Annotated[int | None, BeforeValidator(_year_or_none)] = None
     launch_date_utc: UtcDatetime = None
     launch_date_local: OptStr = None
     is_tentative: bool | None = None
@@ -94,57 +104,41 @@ class Launch(SourceModel):
     rocket: LaunchRocket | None = None
     links: LaunchLinks | None = None
 
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "flight_number",
-        "mission_name",
-        "mission_ids",
-        "upcoming",
-        "launch_year",
-        "launch_date_utc",
-        "launch_date_local",
-        "is_tentative",
-        "tentative_max_precision",
-        "static_fire_date_utc",
-        "launch_success",
-        "details",
-        "site_id",
-        "site_name",
-        "site_name_long",
-        "rocket_id",
-        "rocket_name",
-        "rocket_type",
-        "flickr_images",
-        *LaunchLinks.SINGLE,
-    )
+    def _year(self) -> int | None:
+        if self.launch_year is not None:
+            return self.launch_year
+        local = self.launch_date_local or ""
+        if re.match(r"[0-9]{4}-", local):
+            return int(local[:4])
+        return self.launch_date_utc.year if self.launch_date_utc else None
 
-    def row(self) -> tuple[Any, ...]:
+    def row(self) -> dict[str, Any]:
         site = self.launch_site or LaunchSite()
         rocket = self.rocket or LaunchRocket()
         links = self.links or LaunchLinks()
-        return (
-            self.id,
-            int(self.id),
-            self.mission_name,
-            list(self.mission_id or ()),
-            self.upcoming,
-            int(self.launch_year) if self.launch_year else None,
-            self.launch_date_utc,
-            self.launch_date_local,
-            self.is_tentative,
-            self.tentative_max_precision,
-            self.static_fire_date_utc,
-            self.launch_success,
-            self.details,
-            site.site_id,
-            site.site_name,
-            site.site_name_long,
-            rocket.rocket.id if rocket.rocket else None,
-            rocket.rocket_name,
-            rocket.rocket_type,
-            [image for image in links.flickr_images or () if image is not None],
-            *(getattr(links, name) for name in LaunchLinks.SINGLE),
-        )
+        return {
+            "id": self.id,
+            "flight_number": self.flight_number,
+            "mission_name": self.mission_name,
+            "mission_ids": list(self.mission_id or ()),
+            "upcoming": self.upcoming,
+            "launch_year": self._year(),
+            "launch_date_utc": self.launch_date_utc,
+            "launch_date_local": self.launch_date_local,
+            "is_tentative": self.is_tentative,
+            "tentative_max_precision": self.tentative_max_precision,
+            "static_fire_date_utc": self.static_fire_date_utc,
+            "launch_success": self.launch_success,
+            "details": self.details,
+            "site_id": site.site_id,
+            "site_name": site.site_name,
+            "site_name_long": site.site_name_long,
+            "rocket_id": rocket.rocket.id if rocket.rocket else None,
+            "rocket_name": rocket.rocket_name,
+            "rocket_type": rocket.rocket_type,
+            "flickr_images": [image for image in links.flickr_images or () if image is not None],
+            **{name: getattr(links, name) for name in LaunchLinks.SINGLE},
+        }
 
     def url_values(self) -> list[str | None]:
         links = self.links or LaunchLinks()
@@ -167,28 +161,17 @@ class Mission(SourceModel):
     website: OptStr = None
     wikipedia: OptStr = None
 
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "name",
-        "description",
-        "manufacturers",
-        "payload_ids",
-        "twitter",
-        "website",
-        "wikipedia",
-    )
-
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.id,
-            self.name,
-            self.description,
-            list(self.manufacturers or ()),
-            [payload.id for payload in self.payloads or () if payload is not None],
-            self.twitter,
-            self.website,
-            self.wikipedia,
-        )
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "manufacturers": list(self.manufacturers or ()),
+            "payload_ids": [payload.id for payload in self.payloads or () if payload is not None],
+            "twitter": self.twitter,
+            "website": self.website,
+            "wikipedia": self.wikipedia,
+        }
 
     def url_values(self) -> list[str | None]:
         return [self.twitter, self.website, self.wikipedia]
@@ -219,47 +202,32 @@ class Rocket(SourceModel):
     description: OptStr = None
     wikipedia: OptStr = None
 
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "name",
-        "type",
-        "active",
-        "stages",
-        "boosters",
-        "cost_per_launch",
-        "success_rate_pct",
-        "first_flight",
-        "country",
-        "company",
-        "height_m",
-        "diameter_m",
-        "mass_kg",
-        "description",
-        "wikipedia",
-    )
-
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.id,
-            self.name,
-            self.type,
-            self.active,
-            self.stages,
-            self.boosters,
-            self.cost_per_launch,
-            self.success_rate_pct,
-            self.first_flight,
-            self.country,
-            self.company,
-            self.height.meters if self.height else None,
-            self.diameter.meters if self.diameter else None,
-            self.mass.kg if self.mass else None,
-            self.description,
-            self.wikipedia,
-        )
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "active": self.active,
+            "stages": self.stages,
+            "boosters": self.boosters,
+            "cost_per_launch": self.cost_per_launch,
+            "success_rate_pct": self.success_rate_pct,
+            "first_flight": self.first_flight,
+            "country": self.country,
+            "company": self.company,
+            "height_m": self.height.meters if self.height else None,
+            "diameter_m": self.diameter.meters if self.diameter else None,
+            "mass_kg": self.mass.kg if self.mass else None,
+            "description": self.description,
+            "wikipedia": self.wikipedia,
+        }
 
     def url_values(self) -> list[str | None]:
         return [self.wikipedia]
 
 
-MODELS: dict[str, type[SourceModel]] = {"launches": Launch, "missions": Mission, "rockets": Rocket}
+MODELS: Final[Mapping[Entity, type[SourceModel]]] = {
+    "launches": Launch,
+    "missions": Mission,
+    "rockets": Rocket,
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,12 +11,18 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from spacex_etl.db.tables import SOURCE_TABLES
+from spacex_etl.entities import Entity
 from spacex_etl.errors import RecordRejectedError
 from spacex_etl.transform.fields import is_absolute_url
 from spacex_etl.transform.models import MODELS, SourceModel
 
-# Appended by `transform_page` after the model's own columns.
+# Filled by `transform_page` itself; the model's `row()` gives every other staged column.
 BOOKKEEPING_COLUMNS = ("url_count", "raw", "content_hash")
+# Set by the database, never staged.
+_SERVER_COLUMNS = frozenset({"first_seen_at", "updated_at", "deleted_at"})
+# Part of every content hash: a change in how records become rows rewrites each row once.
+_ROW_MAPPING_VERSION = b"rows-v2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +43,23 @@ class TransformedPage:
     non_url_values: int = 0
 
 
-def columns(entity: str) -> tuple[str, ...]:
-    return (*MODELS[entity].COLUMNS, *BOOKKEEPING_COLUMNS)
+@functools.cache
+def columns(entity: Entity) -> tuple[str, ...]:
+    """The staged columns of `entity`, in table order: the COPY sends rows in this order."""
+    return tuple(
+        column.name
+        for column in SOURCE_TABLES[entity].columns
+        if column.name not in _SERVER_COLUMNS
+    )
+
+
+def model_columns(entity: Entity) -> frozenset[str]:
+    """The columns a model's `row()` must name: every staged one but the bookkeeping."""
+    return frozenset(columns(entity)) - frozenset(BOOKKEEPING_COLUMNS)
 
 
 def _digest(canonical: bytes) -> bytes:
-    return hashlib.blake2b(canonical, digest_size=16).digest()
+    return hashlib.blake2b(canonical, digest_size=16, person=_ROW_MAPPING_VERSION).digest()
 
 
 def _reason(error: ValidationError) -> str:
@@ -51,7 +69,7 @@ def _reason(error: ValidationError) -> str:
     )
 
 
-def validate_record(entity: str, record: Any) -> SourceModel:
+def validate_record(entity: Entity, record: Any) -> SourceModel:
     """The record as its model, or RecordRejectedError saying why not."""
     raw_id = record.get("id") if isinstance(record, dict) else None
     source_id = str(raw_id) if raw_id is not None else None
@@ -65,7 +83,7 @@ def validate_record(entity: str, record: Any) -> SourceModel:
         raise RecordRejectedError(reason, entity=entity, source_id=source_id) from error
 
 
-def transform_page(entity: str, records: Sequence[Any]) -> TransformedPage:
+def transform_page(entity: Entity, records: Sequence[Any]) -> TransformedPage:
     page = TransformedPage()
     for record in records:
         # Sorted keys make the hash independent of the source's field order.
@@ -86,5 +104,7 @@ def transform_page(entity: str, records: Sequence[Any]) -> TransformedPage:
         urls = parsed.url_values()
         url_count = sum(1 for value in urls if is_absolute_url(value))
         page.non_url_values += sum(1 for value in urls if value) - url_count
-        page.rows.append((*parsed.row(), url_count, raw, _digest(canonical)))
+        row = parsed.row()
+        row.update(url_count=url_count, raw=raw, content_hash=_digest(canonical))
+        page.rows.append(tuple(row[name] for name in columns(entity)))
     return page

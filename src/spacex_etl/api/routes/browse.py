@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacex_etl import browse
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
 from spacex_etl.api.http_cache import NOT_MODIFIED, get_and_head, json_with_etag
+from spacex_etl.entities import Entity
 
 router = APIRouter(tags=["browse"], responses={**DATABASE_UNAVAILABLE, **NOT_MODIFIED})
 
@@ -71,7 +72,7 @@ async def list_launches(
     return await json_with_etag(request, produce)
 
 
-def _id_listing(entity: str, model: type[BaseModel], summary: str) -> None:
+def _id_listing(entity: Entity, model: type[BaseModel], summary: str) -> None:
     """`GET /{entity}`: missions and rockets, ordered by id."""
 
     async def listing(request: Request, limit: Limit = 50, cursor: PageCursor = None) -> Response:
@@ -92,7 +93,7 @@ def _id_listing(entity: str, model: type[BaseModel], summary: str) -> None:
     )(listing)
 
 
-def _detail(entity: str, kind: str, model: type[BaseModel]) -> None:
+def _detail(entity: Entity, kind: str, model: type[BaseModel]) -> None:
     """`GET /{entity}/{id}`: one record with its URLs; 404 if unknown or deleted."""
 
     async def detail(request: Request, record_id: SourceId) -> Response:

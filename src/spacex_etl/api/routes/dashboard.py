@@ -22,7 +22,7 @@ from spacex_etl.api.deps import get_engine
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
 from spacex_etl.api.http_cache import data_version, get_and_head
 from spacex_etl.browse.stats import YearStats, launches_by_year, recent_rejects, url_counts_by_field
-from spacex_etl.load import read_url_counts
+from spacex_etl.data_mart import read_url_counts
 
 STATIC_DIR = str(files("spacex_etl.api") / "static")
 REFRESH_S = 30

@@ -1,22 +1,15 @@
+"""`GET /data_mart/object_url_count`: URL counts per object type, from memory or the table."""
+
 from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
 
 from spacex_etl.api.deps import get_engine
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
-from spacex_etl.load import read_url_counts
+from spacex_etl.data_mart import ObjectUrlCount, read_url_counts
 
 router = APIRouter(prefix="/data_mart", tags=["data mart"], responses=DATABASE_UNAVAILABLE)
-
-
-class ObjectUrlCount(BaseModel):
-    """URLs ("publications") stored per object type, deleted objects excluded."""
-
-    launches: int
-    missions: int
-    rockets: int
 
 
 @router.get("/object_url_count", response_model=ObjectUrlCount)

@@ -1,3 +1,5 @@
+"""`GET /etl/runs` and `GET /etl/runs/{id}`: the run history with per-entity counts and errors."""
+
 from __future__ import annotations
 
 from typing import Annotated

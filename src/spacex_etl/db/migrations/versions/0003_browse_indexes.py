@@ -5,15 +5,14 @@ index range scan whatever its depth: the last page of 1M launches costs what the
 `(launch_date_utc, id)` replaces the plain `launch_date_utc` index it extends.
 
 Revision ID: 0003
-Revises: 0001 (0002 once issue 7's migration is merged)
+Revises: 0002
 Create Date: 2026-11-28
 """
 
 from alembic import op
 
 revision = "0003"
-# Branch issue-12 only: becomes "0002" when issue 7 (flight_number nullable) is merged.
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -16,14 +16,20 @@ from collections.abc import Callable
 import asyncpg
 import orjson
 
+from spacex_etl.data_mart.store import CHANNEL, URL_COUNTS_SQL
 from spacex_etl.errors import DATABASE_ERRORS
-from spacex_etl.load.data_mart import URL_COUNTS_SQL
-from spacex_etl.load.merge import URL_COUNT_CHANNEL
 
 _log = logging.getLogger(__name__)
 
 
 class UrlCountCache:
+    """The data mart's last committed counts in memory, for the API to serve without a query.
+
+    `run()` listens on the data mart's channel for as long as it runs (the app's lifespan runs
+    it), re-reading the table at each committed change and reconnecting after outages; while it
+    is not listening `counts` and `body` are None and readers go to the table.
+    """
+
     def __init__(
         self, dsn: str, *, reconnect_delay_s: float = 1.0, max_reconnect_delay_s: float = 30.0
     ) -> None:
@@ -108,7 +114,7 @@ class UrlCountCache:
         try:
             conn.add_termination_listener(lambda _: lost.set())
             # LISTEN before the first read: no change can slip between the two.
-            await conn.add_listener(URL_COUNT_CHANNEL, on_notify)
+            await conn.add_listener(CHANNEL, on_notify)
             await refresh()
             _log.info("data mart served from memory, refreshed on each committed load")
             await lost.wait()

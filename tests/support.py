@@ -1,0 +1,77 @@
+"""Helpers shared by tests (fixtures live in conftest.py; plain functions live here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacex_etl.data_mart import read_url_counts
+from spacex_etl.db.url import driver_dsn
+from spacex_etl.extract import RetryPolicy
+from spacex_etl.replay import ReplayServer
+from spacex_etl.replay.dataset import reference_counts
+
+# The data mart a full load of each profile's recorded data must give (the acceptance reference).
+REFERENCE_COUNTS = reference_counts("v3")
+LIVE_REFERENCE_COUNTS = reference_counts("live")
+
+# Production backs off for seconds; tests keep the same policy shape on a millisecond scale.
+FAST_RETRY = RetryPolicy(attempts=3, initial_wait_s=0.01, max_wait_s=0.05, jitter_s=0.01)
+
+# The field error the live server's 2023 revision sent for every launch, as a run warning.
+LAUNCH_YEAR_2023 = "page[].launch_year: launch.date_local.splice is not a function"
+
+_ROW_KEYS = {
+    "launches": "id",
+    "missions": "id",
+    "rockets": "id",
+    "launch_missions": "launch_id || '/' || mission_id",
+    "object_url_count": "entity",
+}
+
+
+async def admin(url: str, *statements: str) -> None:
+    """Run `statements` as the server's superuser (databases are made and dropped this way)."""
+    conn = await asyncpg.connect(driver_dsn(url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def url_counts(engine: AsyncEngine) -> dict[str, int]:
+    """The data mart as the table holds it."""
+    async with engine.connect() as conn:
+        return await read_url_counts(conn)
+
+
+async def row_versions(engine: AsyncEngine) -> dict[str, set[tuple[str, str]]]:
+    """(key, xmin) of every row: xmin changes whenever PostgreSQL writes a row again."""
+    versions = {}
+    async with engine.connect() as conn:
+        for table, key in _ROW_KEYS.items():
+            rows = await conn.execute(text(f"SELECT {key}, xmin::text FROM {table}"))
+            versions[table] = {(str(k), x) for k, x in rows}
+    return versions
+
+
+async def live_count(engine: AsyncEngine, table: str) -> int:
+    """Rows of `table` not tombstoned."""
+    async with engine.connect() as conn:
+        count = await conn.scalar(text(f"SELECT count(*) FROM {table} WHERE deleted_at IS NULL"))
+    return int(count or 0)
+
+
+@contextmanager
+def pristine(server: ReplayServer) -> Iterator[ReplayServer]:
+    """The server with its recorded data and no faults, whatever the last test did."""
+    server.state.reset()
+    try:
+        yield server
+    finally:
+        server.state.reset()
