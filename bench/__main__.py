@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.common import BenchContext, bench_server, machine, server_version, write_result
 
-BENCHES = ("load", "nochange", "cycle", "live", "api", "memory", "partitions", "guards")
+BENCHES = ("load", "nochange", "cycle", "live", "api", "browse", "memory", "partitions", "guards")
 
 Bench = Callable[[BenchContext], Coroutine[Any, Any, dict[str, Any]]]
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -35,9 +36,12 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS_MS[match.group(2)]
 
 
-def run_wrk(wrk: str, url: str, *, seconds: float, connections: int) -> LoadResult:
+def run_wrk(
+    wrk: str, url: str, *, seconds: float, connections: int, headers: Sequence[str] = ()
+) -> LoadResult:
+    extra = [arg for header in headers for arg in ("-H", header)]
     out = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
+        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", *extra, url],
         capture_output=True,
         text=True,
         check=True,
@@ -49,9 +53,12 @@ def run_wrk(wrk: str, url: str, *, seconds: float, connections: int) -> LoadResu
     return LoadResult("wrk", rps, p50, p99, int(errors.group(1)) if errors else 0)
 
 
-def run_python(url: str, *, seconds: float, connections: int) -> LoadResult:
+def run_python(
+    url: str, *, seconds: float, connections: int, headers: Sequence[str] = ()
+) -> LoadResult:
+    extra = [arg for header in headers for arg in ("--header", header)]
     out = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen", url, str(seconds), str(connections)],
+        [sys.executable, "-m", "bench.loadgen", url, str(seconds), str(connections), *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -60,19 +67,25 @@ def run_python(url: str, *, seconds: float, connections: int) -> LoadResult:
     return LoadResult("python-httpx", data["rps"], data["p50_ms"], data["p99_ms"], data["errors"])
 
 
-def measure(url: str, *, seconds: float, connections: int = 16) -> LoadResult:
+def measure(
+    url: str, *, seconds: float, connections: int = 16, headers: Sequence[str] = ()
+) -> LoadResult:
+    """`headers` as "Name: value" lines, sent with every request."""
     # wrk when the machine has it (`apt-get install wrk`); the benches never install anything.
     wrk = shutil.which("wrk")
     if wrk:
-        return run_wrk(wrk, url, seconds=seconds, connections=connections)
-    return run_python(url, seconds=seconds, connections=connections)
+        return run_wrk(wrk, url, seconds=seconds, connections=connections, headers=headers)
+    return run_python(url, seconds=seconds, connections=connections, headers=headers)
 
 
-async def _generate(url: str, seconds: float, connections: int) -> dict[str, float]:
+async def _generate(
+    url: str, seconds: float, connections: int, headers: Sequence[str] = ()
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as http:
+    sent = dict(header.split(": ", 1) for header in headers)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0, headers=sent) as http:
         deadline = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -99,5 +112,7 @@ if __name__ == "__main__":
     parser.add_argument("url")
     parser.add_argument("seconds", type=float)
     parser.add_argument("connections", type=int)
+    parser.add_argument("--header", action="append", default=[], help='"Name: value"')
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(_generate(args.url, args.seconds, args.connections))))
+    result = _generate(args.url, args.seconds, args.connections, args.header)
+    print(json.dumps(asyncio.run(result)))

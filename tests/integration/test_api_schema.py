@@ -67,4 +67,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schema.parametrize()
 def test_api_conforms_to_its_schema_and_never_errors(case: schemathesis.Case[Any]) -> None:
-    case.call_and_validate()
+    # A keyset cursor is an opaque token: no schema can say which strings the API issued, so a
+    # made-up one is rightly a 422. Every other check (no 5xx, schema conformance) still runs.
+    opaque = isinstance(case.query, dict) and "cursor" in case.query
+    excluded = [schemathesis.checks.positive_data_acceptance] if opaque else []
+    case.call_and_validate(excluded_checks=excluded)

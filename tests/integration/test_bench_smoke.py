@@ -21,12 +21,12 @@ def results(
     out = tmp_path_factory.mktemp("bench-results")
     env = {**os.environ, "BENCH_DATABASE_URL": pg_admin_url, "BENCH_RESULTS_DIR": str(out)}
     subprocess.run(
-        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, env=env, check=True, timeout=110
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, env=env, check=True, timeout=330
     )
     return {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(340)
 def test_load_reports_rates_against_copy(results: dict[str, dict[str, Any]]) -> None:
     sizes = results["load"]["sizes"]
     assert [size["rows"] for size in sizes] == [300, 1_000]  # the quick sizes
@@ -65,6 +65,18 @@ def test_api_and_memory_and_partitions_report_figures(
     assert all(s["etl_exit_code"] == 0 for s in results["memory"]["sizes"])
     assert results["memory"]["rss_ratio_largest_vs_smallest"] > 0
     assert results["partitions"]["decision"] in ("adopt", "do not adopt")
+
+
+def test_browse_reports_pages_against_health(results: dict[str, dict[str, Any]]) -> None:
+    sizes = results["browse"]["sizes"]
+    assert {s["stored_launches"] for s in sizes} == {100, 2000}
+    for size in sizes:
+        assert size["health_rps"] > 0
+        assert size["first_page_rps"] > 0
+        assert size["last_page_rps"] > 0
+        assert size["uncached_first_page_ms"] > 0
+        assert size["uncached_last_page_ms"] > 0
+        assert size["errors"] == 0
 
 
 def test_live_profile_costs_one_round_trip_per_entity_at_the_default_page_size(

@@ -1,4 +1,4 @@
-"""The HTTP API: data mart, health, run history; hosts the scheduler for `spacex-etl run`."""
+"""The HTTP API: data mart, health, runs, browse, dashboard; hosts the scheduler for `run`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,9 +15,10 @@ from spacex_etl import __version__
 from spacex_etl.api.auth import AUTH_RESPONSES, require_reader
 from spacex_etl.api.errors import install_error_handlers
 from spacex_etl.api.head import HeadAsGet
+from spacex_etl.api.http_cache import AnswersFromMemory, ResponseCache
 from spacex_etl.api.methods import install_method_not_allowed
 from spacex_etl.api.middleware import install_middleware
-from spacex_etl.api.routes import admin, data_mart, health, metrics, runs
+from spacex_etl.api.routes import admin, browse, dashboard, data_mart, health, metrics, runs
 from spacex_etl.api.security import ApiSecurity
 from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.data_mart import UrlCountCache
@@ -76,17 +78,22 @@ def create_app(
     app.state.token_keys = security.token_keys
     app.state.trigger = trigger
     app.state.ready_degraded_ok = ready_degraded_ok
+    app.state.response_cache = ResponseCache()
     app.add_middleware(HeadAsGet)
+    if not security.reads_need_token:
+        # Repeats answered before routing: only while reads need no token to check.
+        app.add_middleware(AnswersFromMemory)
     install_error_handlers(app)
     install_method_not_allowed(app)
     install_middleware(app, security, access_log=access_log)
     instrument_app(app)  # a span per request when tracing is on
     app.include_router(health.router)  # probes stay public
     app.include_router(admin.router)
-    for module in (data_mart, runs, metrics):
+    for module in (data_mart, runs, metrics, browse, dashboard):
         if security.reads_need_token:
             reader = [Depends(require_reader)]
             app.include_router(module.router, dependencies=reader, responses=AUTH_RESPONSES)
         else:  # the data mart's hot path then runs no dependency at all
             app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     return app

@@ -39,6 +39,7 @@ class UrlCountCache:
         self._counts: dict[str, int] | None = None
         self._body: bytes | None = None
         self._loaded = False
+        self._version = 0
         self._changed = asyncio.Condition()
 
     @property
@@ -56,8 +57,15 @@ class UrlCountCache:
         """Whether any load had stored data at the last refresh (meaningful while `body` is)."""
         return self._loaded
 
+    @property
+    def version(self) -> int | None:
+        """Moves with every committed change of the data (each NOTIFY); None while not
+        listening. Lets the browse API keep responses until the data moves."""
+        return self._version if self._counts is not None else None
+
     async def _publish(self, counts: dict[str, int] | None, loaded: bool = False) -> None:
         async with self._changed:
+            self._version += 1
             self._counts = counts
             self._body = orjson.dumps(counts) if counts is not None else None
             self._loaded = loaded

@@ -138,7 +138,11 @@ launches = Table(
     Column("video_link", Text),
     Column("wikipedia", Text),
     *_record_columns(),
-    Index(None, "launch_date_utc"),
+    # Keyset paging of `GET /launches` (migration 0003): each index ends in the tiebreaker `id`.
+    Index(None, "launch_date_utc", "id"),
+    Index(None, "flight_number", "id"),
+    Index(None, "launch_year", "launch_date_utc", "id"),
+    Index(None, "rocket_id", "launch_date_utc", "id"),
 )
 
 SOURCE_TABLES: Final[Mapping[Entity, Table]] = {
