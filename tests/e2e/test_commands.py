@@ -244,7 +244,7 @@ def _replay_process(*options: str) -> Iterator[str]:
     )
     service = Service(process, port)
     try:
-        service.wait_for_log("Uvicorn running on", timeout=30)
+        service.wait_for_log("replay server on http://", timeout=30)
         yield service.url + "/"
     finally:
         process.terminate()

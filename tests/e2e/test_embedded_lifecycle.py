@@ -96,19 +96,16 @@ def test_a_stale_server_whose_owner_is_gone_is_stopped_and_replaced(tmp_path: Pa
 
 def test_a_fatal_problem_after_the_start_still_stops_the_server(tmp_path: Path) -> None:
     pgdata = tmp_path / "pgdata"
-    process = subprocess.Popen(
+    # The scheduler needs a schema: it exits 65 after starting and stopping the server.
+    result = subprocess.run(
         [*CLI, "scheduler"],
         env=_env(EMBEDDED_PG_DIR=str(pgdata), SPACEX_API_URL=UNREACHABLE, LOG_LEVEL="INFO"),
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
+        timeout=60,
+        check=False,
     )
-    try:
-        # The scheduler needs a schema: it exits 65 after starting and stopping the server.
-        assert process.wait(timeout=60) == 65
-        assert process.stderr is not None
-        assert "spacex-etl migrate" in process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
+    assert result.returncode == 65
+    assert "spacex-etl migrate" in result.stderr
     assert server_processes(pgdata) == []
     assert os.listdir(pgdata)  # the data folder itself persists

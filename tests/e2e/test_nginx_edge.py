@@ -7,6 +7,7 @@ it came through X-Forwarded-For from the trusted proxy, not from the TCP peer (1
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -24,7 +25,9 @@ from typing import Any
 import httpx
 import pytest
 
+from spacex_etl.db.url import with_database
 from tests.local_servers import free_port, running
+from tests.support import admin
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy/nginx/templates/default.conf.template"
 CLIENT_ADDRESS = "127.0.0.2"  # any 127/8 address reaches the loopback interface on Linux
@@ -87,11 +90,20 @@ def _matching(line: str, fields: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @pytest.fixture(scope="module")
-def api_process(pg_admin_url: str) -> Iterator[tuple[int, _Lines]]:
+def edge_database(pg_admin_url: str, template_database: str) -> Iterator[str]:
+    """A migrated database of the module's own: `spacex-etl api` refuses one without the schema."""
+    name = f"spacex_edge_{uuid.uuid4().hex[:8]}"
+    asyncio.run(admin(pg_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    yield with_database(pg_admin_url, name)
+    asyncio.run(admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def api_process(edge_database: str) -> Iterator[tuple[int, _Lines]]:
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": pg_admin_url,  # /health needs none, but the process wants a server
+        "DATABASE_URL": edge_database,
         "API_PORT": str(port),
         "LOG_FORMAT": "json",
         "RATE_LIMIT": "",  # the edge's limit is under test here, not the app's

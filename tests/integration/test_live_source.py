@@ -318,3 +318,19 @@ async def test_one_bad_record_is_never_contract_drift_however_short_the_list(
 
     assert report.status == "success"
     assert (report.stats["rockets"].inserted, report.stats["rockets"].rejected) == (3, 1)
+
+
+async def test_a_whole_list_past_the_record_limit_fails_its_entity(
+    engine: AsyncEngine, replay: ReplayServer
+) -> None:
+    # A page longer than asked is not taken as data: the whole list settles it, within bounds.
+    replay.state.add_fault({"kind": "ignore_paging", "ignore": "both"})
+
+    report = await _run(engine, replay.url, page_size=25, max_records=100)
+
+    assert report.status == "partial"
+    assert "the whole list has 107 records, over the limit of 100" in str(
+        report.stats["launches"].error
+    )
+    assert report.stats["launches"].requests == 2
+    assert await live_count(engine, "launches") == 0

@@ -45,6 +45,12 @@ _SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"permissions-policy", b"camera=(), geolocation=(), microphone=()"),
 ]
 _CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The dashboard's page loads its stylesheet from /static and nothing else (no script at all).
+_DASHBOARD_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none';"
+    b" base-uri 'none'; form-action 'none'",
+)
 
 _access_log = logging.getLogger("spacex_etl.access")
 _log = logging.getLogger(__name__)
@@ -70,7 +76,9 @@ class ResponseMiddleware:
         started = time.perf_counter()
         status = 500  # what the client gets if the app dies before answering
         extra = list(_SECURITY_HEADERS)
-        if not scope["path"].startswith(_DOC_PATHS):
+        if scope["path"] == "/":
+            extra.append(_DASHBOARD_CSP)
+        elif not scope["path"].startswith(_DOC_PATHS):
             extra.append(_CSP)
 
         async def send_with_headers(message: Message) -> None:
