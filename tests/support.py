@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import asyncpg
 from sqlalchemy import text
@@ -11,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.data_mart import read_url_counts
 from spacex_etl.db.url import driver_dsn
-from spacex_etl.extract import RetryPolicy
+from spacex_etl.extract import RetryPolicy, SpaceXClient
+from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayServer
 from spacex_etl.replay.dataset import reference_counts
 
@@ -75,3 +77,21 @@ def pristine(server: ReplayServer) -> Iterator[ReplayServer]:
         yield server
     finally:
         server.state.reset()
+
+
+async def data_snapshot(engine: AsyncEngine) -> dict[str, Any]:
+    """Everything a run may change: the data mart and every row's content and tombstone."""
+    async with engine.connect() as conn:
+        rows = {
+            table: set(
+                await conn.execute(text(f"SELECT id, content_hash, deleted_at FROM {table}"))
+            )
+            for table in ("launches", "missions", "rockets")
+        }
+    return {"counts": await url_counts(engine), "rows": rows}
+
+
+async def loaded_snapshot(engine: AsyncEngine, source: SpaceXClient) -> dict[str, Any]:
+    """A successful run's result, as `data_snapshot` sees it."""
+    assert (await run_etl(engine, source, budget_s=30)).ok
+    return await data_snapshot(engine)

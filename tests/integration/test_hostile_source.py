@@ -43,7 +43,7 @@ from tests.hostile_source import (
     serving_hostile,
     tampered,
 )
-from tests.support import FAST_RETRY, REFERENCE_COUNTS, url_counts
+from tests.support import FAST_RETRY, REFERENCE_COUNTS, data_snapshot, loaded_snapshot, url_counts
 
 BUDGET_S = 6.0
 REQUEST_TIMEOUT_S = 2.0
@@ -71,17 +71,6 @@ async def client(hostile: tuple[str, HostileSource]) -> AsyncIterator[SpaceXClie
         )
 
 
-async def _snapshot(engine: AsyncEngine) -> dict[str, Any]:
-    async with engine.connect() as conn:
-        rows = {
-            table: set(
-                await conn.execute(text(f"SELECT id, content_hash, deleted_at FROM {table}"))
-            )
-            for table in ("launches", "missions", "rockets")
-        }
-    return {"counts": await url_counts(engine), "rows": rows}
-
-
 async def _recorded_run(engine: AsyncEngine, run_id: int | None) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(select(etl_runs).where(etl_runs.c.id == run_id))).one()
@@ -92,11 +81,6 @@ async def _bounded_run(engine: AsyncEngine, client: SpaceXClient) -> RunReport:
     report = await run_etl(engine, client, budget_s=BUDGET_S)
     assert time.monotonic() - started < BUDGET_S + SLACK_S
     return report
-
-
-async def _loaded(engine: AsyncEngine, client: SpaceXClient) -> dict[str, Any]:
-    assert (await run_etl(engine, client, budget_s=30)).ok
-    return await _snapshot(engine)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +99,7 @@ async def test_a_hostile_response_fails_its_entity_within_the_budget_and_keeps_t
     attack: Responder,
     cause: str,
 ) -> None:
-    before = await _loaded(engine, client)
+    before = await loaded_snapshot(engine, client)
     hostile[1].arm("launches", attack)
 
     report = await _bounded_run(engine, client)
@@ -125,7 +109,7 @@ async def test_a_hostile_response_fails_its_entity_within_the_budget_and_keeps_t
     assert cause in run.error
     assert cause in run.stats["launches"]["error"]
     assert run.stats["missions"]["error"] is None
-    assert await _snapshot(engine) == before
+    assert await data_snapshot(engine) == before
 
 
 async def test_a_compressed_answer_is_read_whole(
@@ -182,7 +166,7 @@ async def test_a_bad_record_is_rejected_with_its_reason_and_costs_only_itself(
     case: tuple[str, dict[str, Any], bytes, str],
 ) -> None:
     entity, changes, replace, reason = case
-    before = await _loaded(engine, client)
+    before = await loaded_snapshot(engine, client)
     client.max_response_bytes = 8 * 2**20  # the record-over-limit page is ~1.2 MB
     hostile[1].arm(
         entity, tampered(lambda doc: _first(entity)(doc).update(changes), replace=replace)
@@ -199,7 +183,7 @@ async def test_a_bad_record_is_rejected_with_its_reason_and_costs_only_itself(
         0,
         0,
     )
-    assert await _snapshot(engine) == before
+    assert await data_snapshot(engine) == before
     async with engine.connect() as conn:
         stored = (await conn.execute(select(rejected_records))).one()
     assert stored.entity == entity
@@ -221,7 +205,7 @@ async def test_a_broken_url_is_kept_but_not_counted(
     hostile: tuple[str, HostileSource],
     value: str,
 ) -> None:
-    before = await _loaded(engine, client)
+    before = await loaded_snapshot(engine, client)
     original: dict[str, Any] = {}
 
     def break_wikipedia(document: dict[str, Any]) -> None:
@@ -236,7 +220,7 @@ async def test_a_broken_url_is_kept_but_not_counted(
     stats = report.stats["launches"]
     assert report.status == "success"
     assert (stats.rejected, stats.updated) == (0, 1)
-    counts = (await _snapshot(engine))["counts"]
+    counts = (await data_snapshot(engine))["counts"]
     assert counts["launches"] == before["counts"]["launches"] - is_absolute_url(
         original["wikipedia"]
     )
@@ -261,7 +245,7 @@ async def test_graphql_error_text_is_recorded_bounded_and_storable(
     hostile: tuple[str, HostileSource],
     message: str,
 ) -> None:
-    before = await _loaded(engine, client)
+    before = await loaded_snapshot(engine, client)
     client.max_response_bytes = 8 * 2**20
     hostile[1].arm("launches", raw(_error_body(message)))
 
@@ -274,7 +258,7 @@ async def test_graphql_error_text_is_recorded_bounded_and_storable(
     for stored in (run.error, launches_error):
         assert "\x00" not in stored
         assert len(stored) < MAX_ERROR_CHARS + 100
-    assert await _snapshot(engine) == before
+    assert await data_snapshot(engine) == before
 
 
 class _Exploding(SpaceXClient):
@@ -291,7 +275,7 @@ class _Exploding(SpaceXClient):
 async def test_an_unexpected_error_fails_its_entity_and_the_run_is_recorded(
     engine: AsyncEngine, client: SpaceXClient, hostile: tuple[str, HostileSource]
 ) -> None:
-    before = await _loaded(engine, client)
+    before = await loaded_snapshot(engine, client)
     async with httpx.AsyncClient() as http:
         exploding = _Exploding(http, hostile[0], page_size=25, retry=FAST_RETRY)
         report = await _bounded_run(engine, exploding)
@@ -300,7 +284,7 @@ async def test_an_unexpected_error_fails_its_entity_and_the_run_is_recorded(
     assert run.status == "partial"
     assert "RuntimeError" in run.stats["launches"]["error"]
     assert run.stats["rockets"]["error"] is None
-    assert await _snapshot(engine) == before
+    assert await data_snapshot(engine) == before
 
 
 # --- whole processes: memory, signals, the server side of a dead client ---------------------
@@ -338,7 +322,7 @@ async def test_peak_memory_stays_flat_whatever_the_body_size(
     env = _etl_env(database_url, hostile[0])  # the default HTTP_MAX_RESPONSE_BYTES
     normal = await asyncio.to_thread(etl_process, env, PROCESS_BUDGET_S + 60)
     assert normal.exit_code == 0
-    before = await _snapshot(engine)
+    before = await data_snapshot(engine)
 
     for attack in (oversize(200 * 2**20), gzip_bomb(2**30)):
         hostile[1].arm("launches", attack)
@@ -355,7 +339,7 @@ async def test_peak_memory_stays_flat_whatever_the_body_size(
         assert run is not None
         assert run.status == "partial"
         assert "HTTP_MAX_RESPONSE_BYTES" in run.stats["launches"]["error"]
-        assert await _snapshot(engine) == before
+        assert await data_snapshot(engine) == before
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -366,7 +350,7 @@ async def test_a_signal_on_etl_records_the_run_interrupted_and_keeps_the_data(
     source: SpaceXClient,
     signum: signal.Signals,
 ) -> None:
-    before = await _loaded(engine, source)
+    before = await loaded_snapshot(engine, source)
     seen = replay.state.requests()["launches"]
     # Page 2 of launches hangs: page 1 sits in the open loading transaction.
     replay.state.add_fault({"kind": "latency", "seconds": 60, "entity": "launches", "after": 1})
@@ -391,7 +375,7 @@ async def test_a_signal_on_etl_records_the_run_interrupted_and_keeps_the_data(
     assert run is not None
     assert (run.status, run.error) == ("interrupted", f"interrupted by {signum.name}")
     assert locks == 0
-    assert await _snapshot(engine) == before
+    assert await data_snapshot(engine) == before
 
 
 _ORPHAN = """

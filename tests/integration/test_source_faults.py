@@ -12,33 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl.data_mart import read_url_counts
 from spacex_etl.extract import RetryPolicy, SpaceXClient
 from spacex_etl.pipeline import RunReport, run_etl
 from spacex_etl.replay import ReplayServer, ReplayState
-from tests.support import FAST_RETRY, REFERENCE_COUNTS
+from tests.support import FAST_RETRY, REFERENCE_COUNTS, data_snapshot, loaded_snapshot, url_counts
 
 PAGES = {"launches": 5, "missions": 1, "rockets": 1}  # at the fixture's 25 records a page
-
-
-async def _snapshot(engine: AsyncEngine) -> dict[str, Any]:
-    """Everything a run may change: the data mart and every row's content and tombstone."""
-    async with engine.connect() as conn:
-        rows = {
-            table: set(
-                await conn.execute(text(f"SELECT id, content_hash, deleted_at FROM {table}"))
-            )
-            for table in ("launches", "missions", "rockets")
-        }
-        return {"counts": await read_url_counts(conn), "rows": rows}
-
-
-async def _loaded(engine: AsyncEngine, source: SpaceXClient) -> dict[str, Any]:
-    assert (await run_etl(engine, source, budget_s=30)).ok
-    return await _snapshot(engine)
 
 
 def _assert_only_failed(report: RunReport, entity: str, *mentions: str) -> None:
@@ -71,12 +52,7 @@ async def test_transient_fault_is_retried_and_the_run_succeeds(
 
     assert report.ok
     assert replay_state.requests()["launches"] == PAGES["launches"] + 2
-    assert await read_counts(engine) == REFERENCE_COUNTS
-
-
-async def read_counts(engine: AsyncEngine) -> dict[str, int]:
-    async with engine.connect() as conn:
-        return await read_url_counts(conn)
+    assert await url_counts(engine) == REFERENCE_COUNTS
 
 
 @pytest.mark.parametrize(
@@ -95,7 +71,7 @@ async def test_persistent_transient_fault_fails_its_entity_and_keeps_its_data(
     fault: dict[str, Any],
     mentions: tuple[str, ...],
 ) -> None:
-    before = await _loaded(engine, source)
+    before = await loaded_snapshot(engine, source)
     requests_before = replay_state.requests()["missions"]
     replay_state.set_data("missions", [])  # were it read, every mission would be tombstoned
     replay_state.add_fault({**fault, "entity": "missions"})
@@ -104,7 +80,7 @@ async def test_persistent_transient_fault_fails_its_entity_and_keeps_its_data(
 
     _assert_only_failed(report, "missions", *mentions)
     assert replay_state.requests()["missions"] == requests_before + FAST_RETRY.attempts
-    assert await _snapshot(engine) == before
+    assert await data_snapshot(engine) == before
 
 
 @pytest.mark.parametrize(
@@ -123,7 +99,7 @@ async def test_non_transient_fault_is_not_retried(
     fault: dict[str, Any],
     error_class: str,
 ) -> None:
-    before = await _loaded(engine, source)
+    before = await loaded_snapshot(engine, source)
     requests_before = replay_state.requests()["rockets"]
     replay_state.add_fault({**fault, "entity": "rockets"})
 
@@ -131,7 +107,7 @@ async def test_non_transient_fault_is_not_retried(
 
     _assert_only_failed(report, "rockets", error_class)
     assert replay_state.requests()["rockets"] == requests_before + 1
-    assert await _snapshot(engine) == before
+    assert await data_snapshot(engine) == before
 
 
 async def test_failure_on_a_later_page_loads_nothing_of_that_entity(
@@ -142,7 +118,7 @@ async def test_failure_on_a_later_page_loads_nothing_of_that_entity(
     report = await run_etl(engine, source, budget_s=30)
 
     _assert_only_failed(report, "launches", "offset 50")
-    assert await read_counts(engine) == {**REFERENCE_COUNTS, "launches": 0}
+    assert await url_counts(engine) == {**REFERENCE_COUNTS, "launches": 0}
 
 
 async def test_rate_limit_waits_at_least_retry_after(
@@ -229,7 +205,7 @@ async def test_record_level_faults(
     mutation: dict[str, Any],
     outcome: str,
 ) -> None:
-    before = await _loaded(engine, source)
+    before = await loaded_snapshot(engine, source)
     replay_state.add_fault({"kind": "mutate_record", "entity": "launches", "id": "1", **mutation})
 
     report = await run_etl(engine, source, budget_s=30)
@@ -239,7 +215,7 @@ async def test_record_level_faults(
     assert (stats.rejected, stats.updated, stats.deleted) == (
         (1, 0, 0) if outcome == "rejected" else (0, 1, 0)
     )
-    after = await _snapshot(engine)
+    after = await data_snapshot(engine)
     assert after["counts"] == before["counts"]
     if outcome == "rejected":
         assert after == before  # the last good version stays
