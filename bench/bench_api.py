@@ -22,7 +22,7 @@ from bench.common import (
 from bench.loadgen import LoadResult, measure
 from bench.loading import load_snapshot
 from spacex_etl import data_mart
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.transform import columns
 
 FULL_SIZES, QUICK_SIZES = (100, 1_000_000), (100, 2_000)
@@ -59,7 +59,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     seconds = QUICK_SECONDS if ctx.quick else FULL_SECONDS
     results: list[dict[str, Any]] = []
     async with fresh_database(ctx.admin_url, "api") as url:
-        engine = create_engine(url)
+        engine = Database(url).engine
         try:
             await load_snapshot(engine, synthetic_rows(SEEDED))
             for size in sizes:

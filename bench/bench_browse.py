@@ -32,7 +32,7 @@ from bench.loadgen import LoadResult, measure
 from bench.loading import load_snapshot
 from spacex_etl import browse
 from spacex_etl.api import create_app
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.tables import launches
 
 FULL_SIZES, QUICK_SIZES = (100, 1_000_000), (100, 2_000)
@@ -120,7 +120,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     rounds = QUICK_ROUNDS if ctx.quick else FULL_ROUNDS
     results: list[dict[str, Any]] = []
     async with fresh_database(ctx.admin_url, "browse") as url:
-        engine = create_engine(url)
+        engine = Database(url).engine
         try:
             await load_snapshot(engine, synthetic_rows(SEEDED))
             for size in sizes:

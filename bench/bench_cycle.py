@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import BenchContext, fresh_database, print_table
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -113,7 +113,7 @@ def _run_options() -> dict[str, Any]:
 async def run(ctx: BenchContext) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     async with fresh_database(ctx.admin_url, "cycle") as url:
-        engine = create_engine(url)
+        engine = Database(url).engine
         counter = StatementCounter(engine)
         try:
             with running_replay_server(ReplayState()) as server:

@@ -14,7 +14,7 @@ import httpx
 
 from bench.common import BenchContext, fresh_database, print_table
 from spacex_etl.data_mart import read_url_counts
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -30,7 +30,7 @@ async def _one(ctx: BenchContext, revision: Revision, page_size: int) -> dict[st
     delay = QUICK_DELAY_S if ctx.quick else LIVE_UPCOMING_DELAY_S
     state = ReplayState(profile="live", revision=revision, upcoming_delay_s=delay)
     async with fresh_database(ctx.admin_url, "live") as url:
-        engine = create_engine(url)
+        engine = Database(url).engine
         try:
             with running_replay_server(state) as server:
                 async with httpx.AsyncClient(timeout=30.0) as http:

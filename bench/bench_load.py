@@ -16,7 +16,7 @@ from bench.common import (
     synthetic_rows,
 )
 from bench.loading import bare_copy, empty_launches, load_snapshot, naive_upsert
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.url import driver_dsn
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
@@ -31,7 +31,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     naive_count = NAIVE_QUICK if ctx.quick else NAIVE_FULL
     results: list[dict[str, Any]] = []
     async with fresh_database(ctx.admin_url, "load") as url:
-        engine = create_engine(url)
+        engine = Database(url).engine
         admin = await asyncpg.connect(driver_dsn(url))
         try:
             for size in sizes:

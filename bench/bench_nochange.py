@@ -20,7 +20,7 @@ from bench.common import (
 )
 from bench.loading import load_snapshot
 from spacex_etl import load
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.url import driver_dsn
 
 FULL_SIZE, QUICK_SIZE = 100_000, 1_000
@@ -48,7 +48,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     size = QUICK_SIZE if ctx.quick else FULL_SIZE
     rows = synthetic_rows(size)
     async with fresh_database(ctx.admin_url, "nochange") as url:
-        engine = create_engine(url, pool_size=1)
+        engine = Database(url, pool_size=1).engine
         observer = await asyncpg.connect(driver_dsn(url))
         try:
             first = await load_snapshot(engine, rows)

@@ -6,7 +6,6 @@ absolute rows/s says little, while "load vs bare COPY on the same server, same m
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import os
@@ -17,7 +16,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +25,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from spacex_etl.db import migrate
+from spacex_etl.db.database import Database
 from spacex_etl.db.embedded import server_from_env_or_embedded
 from spacex_etl.db.url import driver_dsn, with_database
 from spacex_etl.extract.queries import page_query
@@ -70,9 +68,8 @@ async def fresh_database(admin_url: str, label: str) -> AsyncIterator[str]:
     await _admin(admin_url, f'CREATE DATABASE "{name}"')
     url = with_database(admin_url, name)
     try:
-        # alembic's env starts its own event loop: give it a thread without one.
-        with ThreadPoolExecutor(1) as pool:
-            await asyncio.wrap_future(pool.submit(migrate.upgrade, url))
+        async with Database(url) as database:
+            await database.migrate()
         yield url
     finally:
         await _admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')

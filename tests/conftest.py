@@ -6,20 +6,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl.db import migrate
+from spacex_etl.db.database import Database
 from spacex_etl.db.embedded import server_from_env_or_embedded
-from spacex_etl.db.engine import create_engine
 from spacex_etl.db.url import with_database
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.replay import ReplayServer, ReplayState, running_replay_server
-from tests.support import FAST_RETRY, admin, pristine
+from tests.support import FAST_RETRY, admin, migrate_to_head, pristine
 
 _SLOW = ("tests/e2e/", "tests/integration/test_bench_smoke.py")
 
@@ -44,9 +42,7 @@ def template_database(pg_admin_url: str) -> Iterator[str]:
     """A database migrated to head once per session; each test clones it."""
     name = f"spacex_tpl_{uuid.uuid4().hex[:8]}"
     asyncio.run(admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
-    # alembic's env runs its own event loop: give it a thread without one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(migrate.upgrade, with_database(pg_admin_url, name)).result()
+    asyncio.run(migrate_to_head(with_database(pg_admin_url, name)))
     yield name
     asyncio.run(admin(pg_admin_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
@@ -70,10 +66,11 @@ async def database_url(pg_admin_url: str, template_database: str) -> AsyncIterat
 @pytest.fixture
 async def other_engine(pg_admin_url: str, template_database: str) -> AsyncIterator[AsyncEngine]:
     """A second, independent database at the latest schema (to compare against a clean load)."""
-    async with _scratch_database(pg_admin_url, template_database) as url:
-        engine = create_engine(url)
-        yield engine
-        await engine.dispose()
+    async with (
+        _scratch_database(pg_admin_url, template_database) as url,
+        Database(url) as database,
+    ):
+        yield database.engine
 
 
 @pytest.fixture
@@ -83,10 +80,14 @@ async def empty_database_url(pg_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
+async def database(database_url: str) -> AsyncIterator[Database]:
+    async with Database(database_url) as database:
+        yield database
+
+
+@pytest.fixture
+def engine(database: Database) -> AsyncEngine:
+    return database.engine
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.data_mart import read_url_counts
+from spacex_etl.db.database import Database
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import RetryPolicy, SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -44,6 +45,11 @@ async def admin(url: str, *statements: str) -> None:
             await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def migrate_to_head(url: str) -> None:
+    async with Database(url) as database:
+        await database.migrate()
 
 
 async def url_counts(engine: AsyncEngine) -> dict[str, int]:

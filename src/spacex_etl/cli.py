@@ -14,8 +14,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import data_mart, run_lock, runs, token_cli
 from spacex_etl.api import create_app
@@ -23,11 +21,10 @@ from spacex_etl.api.security import ApiSecurity
 from spacex_etl.api.server import serve
 from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.data_mart import UrlCountCache
-from spacex_etl.db import migrate as migrations
+from spacex_etl.db.database import Database
 from spacex_etl.db.embedded import EmbeddedPostgresError, embedded_postgres
-from spacex_etl.db.engine import create_engine
-from spacex_etl.db.url import driver_dsn
 from spacex_etl.entities import Entity
+from spacex_etl.errors import DATABASE_ERRORS
 from spacex_etl.logging import configure_logging
 from spacex_etl.observability import metrics
 from spacex_etl.observability.sentry import init_sentry
@@ -92,58 +89,71 @@ def _command(*, service: bool = False) -> Iterator[Settings]:
 
 
 @contextmanager
-def _database(settings: Settings, *, need_schema: bool, must_reach: bool) -> Iterator[str]:
-    """DATABASE_URL, or the embedded server (started here, stopped on exit) when it is unset;
-    checked once: refused credentials or a missing schema are `FatalError`, and so is an unreachable
-    server when `must_reach` (else the command starts and keeps retrying)."""
+def _database(settings: Settings, *, need_schema: bool, must_reach: bool) -> Iterator[Database]:
+    """The process's database: DATABASE_URL, or the embedded server (started here, stopped on
+    exit) when it is unset; checked once: refused credentials or a missing schema are `FatalError`,
+    and so is an unreachable server when `must_reach` (else the command starts and keeps retrying).
+    The caller disposes of it, on the event loop that used it."""
     if settings.database_url:
-        url = settings.database_url
-        yield _checked(url, need_schema=need_schema, must_reach=must_reach)
+        yield _checked(settings, settings.database_url, need_schema, must_reach)
         return
     try:
         with embedded_postgres(settings.embedded_pg_dir) as url:
-            yield _checked(url, need_schema=need_schema, must_reach=must_reach)
+            yield _checked(settings, url, need_schema, must_reach)
     except EmbeddedPostgresError as error:
         raise FatalError(str(error), ExitCode.CONFIG) from error
 
 
-def _checked(url: str, *, need_schema: bool, must_reach: bool) -> str:
-    if asyncio.run(check_database(url, need_schema=need_schema)):
-        return url
-    where = make_url(url).render_as_string(hide_password=True)
+def _checked(settings: Settings, url: str, need_schema: bool, must_reach: bool) -> Database:
+    database = Database(url, statement_timeout_s=settings.statement_timeout_s)
+    if asyncio.run(check_database(database, need_schema=need_schema)):
+        return database
+    where = database.url.render_as_string(hide_password=True)
     if must_reach:
         raise FatalError(
             f"DATABASE_URL: no database server answers at {where}: is it running?",
             ExitCode.UNAVAILABLE,
         )
     _log.warning("database at %s unreachable for now; retrying until it answers", where)
-    return url
+    return database
 
 
 @asynccontextmanager
 async def _scheduled_etl(
-    settings: Settings, engine: AsyncEngine, *, migrate_url: str | None = None
+    settings: Settings, database: Database, *, migrate: bool
 ) -> AsyncIterator[EtlService]:
-    # alembic runs its own event loop: give it a thread.
-    prepare = (lambda: asyncio.to_thread(migrations.upgrade, migrate_url)) if migrate_url else None
-    async with (
-        etl_service(settings, engine, prepare) as service,
-        scheduled(service.tick, settings.etl_interval_seconds),
-    ):
-        yield service
+    """The ETL every interval; with `migrate`, the schema is brought to head before the first run,
+    not at start-up, so a database that is down then delays the schema instead of the process."""
+    at_head = not migrate
+    async with etl_service(settings, database.engine) as service:
+
+        async def tick() -> None:
+            nonlocal at_head
+            if not at_head:
+                try:
+                    await database.migrate()
+                except DATABASE_ERRORS as error:
+                    _log.error("schema not migrated, database unavailable: %r", error)
+                    return
+                at_head = True
+            await service.tick()
+
+        async with scheduled(tick, settings.etl_interval_seconds):
+            yield service
 
 
 def _serve(settings: Settings, *, with_scheduler: bool) -> None:
     # Bound before the database starts, so a busy port fails at once.
     with (
         bind_socket(settings.api_host, settings.api_port) as sock,
-        _database(settings, need_schema=not with_scheduler, must_reach=False) as url,
+        _database(settings, need_schema=not with_scheduler, must_reach=False) as database,
     ):
-        _serve_on(sock, settings, url, with_scheduler=with_scheduler)
+        _serve_on(sock, settings, database, with_scheduler=with_scheduler)
 
 
-def _serve_on(sock: socket.socket, settings: Settings, url: str, *, with_scheduler: bool) -> None:
-    engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
+def _serve_on(
+    sock: socket.socket, settings: Settings, database: Database, *, with_scheduler: bool
+) -> None:
     trigger = RunTrigger()
 
     @asynccontextmanager
@@ -151,20 +161,20 @@ def _serve_on(sock: socket.socket, settings: Settings, url: str, *, with_schedul
         # POST /etl/runs runs in this process: with the scheduler's service, or (api only) with
         # one of its own; the advisory lock keeps it exclusive with every scheduler.
         async with (
-            _scheduled_etl(settings, engine, migrate_url=url)
+            _scheduled_etl(settings, database, migrate=True)
             if with_scheduler
-            else etl_service(settings, engine)
+            else etl_service(settings, database.engine)
         ) as service:
             trigger.runner = service
             yield
 
     application = create_app(
-        engine,
+        database.engine,
         stale_after_s=settings.stale_after_s,
         ready_degraded_ok=settings.ready_degraded_ok,
-        url_counts=UrlCountCache(driver_dsn(url)),
+        url_counts=UrlCountCache(database.dsn),
         background=background,
-        on_shutdown=engine.dispose,
+        on_shutdown=database.dispose,
         security=ApiSecurity.from_settings(settings),
         trigger=trigger,
         access_log=settings.access_log,
@@ -184,11 +194,16 @@ def run() -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations (alembic upgrade head)."""
+
+    async def main(database: Database) -> None:
+        async with database:
+            await database.migrate()
+
     with (
         _command() as settings,
-        _database(settings, need_schema=False, must_reach=True) as url,
+        _database(settings, need_schema=False, must_reach=True) as database,
     ):
-        migrations.upgrade(url)
+        asyncio.run(main(database))
         typer.echo("database is at the latest schema")
 
 
@@ -211,21 +226,17 @@ async def _until_signalled() -> None:
 def scheduler() -> None:
     """Run the ETL every ETL_INTERVAL_SECONDS until SIGTERM or Ctrl-C."""
 
-    async def main(settings: Settings, url: str) -> None:
-        engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
-        try:
-            async with _scheduled_etl(settings, engine):
-                await _until_signalled()
-        finally:
-            await engine.dispose()
+    async def main(settings: Settings, database: Database) -> None:
+        async with database, _scheduled_etl(settings, database, migrate=False):
+            await _until_signalled()
 
     with (
         _command(service=True) as settings,
-        _database(settings, need_schema=True, must_reach=False) as url,
+        _database(settings, need_schema=True, must_reach=False) as database,
     ):
         if settings.metrics_port:
             metrics.serve_metrics(settings.api_host, settings.metrics_port)
-        asyncio.run(main(settings, url))
+        asyncio.run(main(settings, database))
 
 
 def _print_report(report: RunReport) -> None:
@@ -269,21 +280,17 @@ def etl() -> None:
     on SIGINT / SIGTERM the run is recorded interrupted and the exit code is 128 + signal."""
     received: list[signal.Signals] = []
 
-    async def main(settings: Settings, url: str) -> RunReport:
+    async def main(settings: Settings, database: Database) -> RunReport:
         _cancel_on_signals(received)
-        engine = create_engine(url, statement_timeout_s=settings.statement_timeout_s)
-        try:
-            async with etl_service(settings, engine) as service:
-                return await service.run_once()
-        finally:
-            await engine.dispose()
+        async with database, etl_service(settings, database.engine) as service:
+            return await service.run_once()
 
     with (
         _command() as settings,
-        _database(settings, need_schema=True, must_reach=True) as url,
+        _database(settings, need_schema=True, must_reach=True) as database,
     ):
         try:
-            report = asyncio.run(main(settings, url))
+            report = asyncio.run(main(settings, database))
         except asyncio.CancelledError:
             if not received:
                 raise
@@ -301,23 +308,19 @@ def etl() -> None:
 def recount() -> None:
     """Check the data mart against the tables and repair what differs; exit 75 if a run is on."""
 
-    async def main(url: str) -> dict[Entity, tuple[int, int]] | None:
-        engine = create_engine(url)
-        try:
-            # A load moves the data mart by deltas: recount between runs, never during one.
-            async with run_lock.exclusive(engine) as locked:
-                if not locked:
-                    return None
-                async with engine.begin() as conn:
-                    return await data_mart.recount(conn)
-        finally:
-            await engine.dispose()
+    async def main(database: Database) -> dict[Entity, tuple[int, int]] | None:
+        # A load moves the data mart by deltas: recount between runs, never during one.
+        async with database, run_lock.exclusive(database.engine) as locked:
+            if not locked:
+                return None
+            async with database.engine.begin() as conn:
+                return await data_mart.recount(conn)
 
     with (
         _command() as settings,
-        _database(settings, need_schema=True, must_reach=True) as url,
+        _database(settings, need_schema=True, must_reach=True) as database,
     ):
-        differences = asyncio.run(main(url))
+        differences = asyncio.run(main(database))
     if differences is None:
         typer.echo("skipped: an ETL run holds the lock; try again after it", err=True)
         raise typer.Exit(ExitCode.SKIPPED)
@@ -333,19 +336,15 @@ def list_runs(
 ) -> None:
     """Print the latest runs, newest first."""
 
-    async def main(url: str) -> list[runs.Run]:
-        engine = create_engine(url)
-        try:
-            async with engine.connect() as conn:
-                return await runs.list_runs(conn, limit=limit)
-        finally:
-            await engine.dispose()
+    async def main(database: Database) -> list[runs.Run]:
+        async with database, database.engine.connect() as conn:
+            return await runs.list_runs(conn, limit=limit)
 
     with (
         _command() as settings,
-        _database(settings, need_schema=True, must_reach=True) as url,
+        _database(settings, need_schema=True, must_reach=True) as database,
     ):
-        history = asyncio.run(main(url))
+        history = asyncio.run(main(database))
     typer.echo(f"{'id':>6}  {'started (UTC)':<19}  {'status':<11}  {'seconds':>8}  error")
     for item in history:
         started = item.started_at.strftime("%Y-%m-%d %H:%M:%S")

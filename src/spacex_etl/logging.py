@@ -155,7 +155,7 @@ def configure_logging(
     # httpx logs every request at INFO: one line per page, every minute, is noise.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # alembic narrates its set-up at INFO; `migrate.upgrade` logs the revision reached.
+    # alembic narrates its set-up at INFO; `Database.migrate` logs the revision reached.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # uvicorn's own loggers propagate to the root handler (no handlers of their own).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):

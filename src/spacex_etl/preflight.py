@@ -19,8 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from spacex_etl.db import migrate
-from spacex_etl.db.url import driver_dsn
+from spacex_etl.db.database import Database, head_revision
 from spacex_etl.settings import Settings
 
 _CONNECT_TIMEOUT_S = 5.0
@@ -108,26 +107,21 @@ def bind_socket(
     return sock
 
 
-def _where(url: str) -> str:
-    parsed = make_url(url)
-    return f"{parsed.username}@{parsed.host or 'local socket'}/{parsed.database}"
-
-
-async def check_database(url: str, *, need_schema: bool) -> bool:
+async def check_database(database: Database, *, need_schema: bool) -> bool:
     """Connect once. False when the server is unreachable (possibly passing); `FatalError` when the
     server refuses us for good, or (with `need_schema`) the schema is not this version's."""
     try:
-        conn = await asyncpg.connect(driver_dsn(url), timeout=_CONNECT_TIMEOUT_S)
+        conn = await asyncpg.connect(database.dsn, timeout=_CONNECT_TIMEOUT_S)
     except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError) as error:
         raise FatalError(
-            f"DATABASE_URL: the server refused {_where(url)}: {error} "
+            f"DATABASE_URL: the server refused {database.where}: {error} "
             "(check the user and password; example: DATABASE_URL=postgresql://user:pass@host:5432/db)",
             ExitCode.CONFIG,
         ) from error
     except asyncpg.InvalidCatalogNameError as error:
         raise FatalError(
-            f"DATABASE_URL: {error} on {_where(url)} (create it: createdb "
-            f"{make_url(url).database}; or name an existing one in DATABASE_URL)",
+            f"DATABASE_URL: {error} on {database.where} (create it: createdb "
+            f"{database.url.database}; or name an existing one in DATABASE_URL)",
             ExitCode.CONFIG,
         ) from error
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -141,7 +135,7 @@ async def check_database(url: str, *, need_schema: bool) -> bool:
 
 
 async def _check_schema(conn: asyncpg.Connection) -> None:
-    head = migrate.head_revision()
+    head = head_revision()
     current = None
     if await conn.fetchval("SELECT to_regclass('alembic_version')") is not None:
         current = await conn.fetchval("SELECT version_num FROM alembic_version")

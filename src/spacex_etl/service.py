@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -29,9 +29,6 @@ class EtlService:
     source: SpaceXClient
     run_budget_s: float
     limits: LoadLimits = field(default_factory=LoadLimits)
-    # Runs before the first run that can reach the database (the all-in-one command migrates
-    # here, so a database that is down at start-up delays the schema instead of the process).
-    prepare: Callable[[], Awaitable[None]] | None = None
 
     async def run_once(self, *, on_start: Callable[[int], object] | None = None) -> RunReport:
         report = await run_etl(
@@ -56,20 +53,13 @@ class EtlService:
     async def tick(self) -> None:
         """One scheduled run: a database outage is logged, and the next tick tries again."""
         try:
-            if self.prepare is not None:
-                await self.prepare()
-                self.prepare = None
             await self.run_once()
         except DATABASE_ERRORS as error:
             _log.error("run not started, database unavailable: %r", error)
 
 
 @asynccontextmanager
-async def etl_service(
-    settings: Settings,
-    engine: AsyncEngine,
-    prepare: Callable[[], Awaitable[None]] | None = None,
-) -> AsyncIterator[EtlService]:
+async def etl_service(settings: Settings, engine: AsyncEngine) -> AsyncIterator[EtlService]:
     timeout = httpx.Timeout(settings.http_timeout_seconds)
     headers = {"User-Agent": f"spacex-etl/{__version__}"}
     _log.info("source: %s", settings.spacex_api_url)
@@ -87,4 +77,4 @@ async def etl_service(
             max_delete_fraction=settings.etl_max_delete_fraction,
             max_reject_fraction=settings.etl_max_reject_fraction,
         )
-        yield EtlService(engine, source, settings.run_budget_s, limits, prepare)
+        yield EtlService(engine, source, settings.run_budget_s, limits)

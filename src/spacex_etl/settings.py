@@ -162,12 +162,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgresql_url_or_unset(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                async_url(value)
-            except ArgumentError:
-                raise ValueError("not a URL; PostgreSQL URLs look like postgresql://...") from None
-        return value or None
+        """Normalised to the asyncpg dialect's form once, here: the rest takes it as it is."""
+        if not value:
+            return None
+        try:
+            url = async_url(value)
+        except ArgumentError:
+            raise ValueError("not a URL; PostgreSQL URLs look like postgresql://...") from None
+        normalised: str = url.render_as_string(hide_password=False)
+        return normalised
 
     @field_validator("otel_exporter_otlp_endpoint")
     @classmethod

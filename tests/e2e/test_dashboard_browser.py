@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacex_etl.api import create_app
 from spacex_etl.browse.models import URL_FIELDS
 from spacex_etl.data_mart import UrlCountCache
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -55,7 +55,7 @@ async def _load_history(engine: AsyncEngine, source: SpaceXClient, replay: Repla
 @pytest.fixture
 def served(database_url: str) -> Iterator[str]:
     """The API as `spacex-etl api` runs it (data mart followed over LISTEN), on a thread."""
-    engine = create_engine(database_url)  # its pool lives on the server thread's loop
+    engine = Database(database_url).engine  # its pool lives on the server thread's loop
     app = create_app(
         engine,
         stale_after_s=180,

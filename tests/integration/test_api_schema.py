@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from spacex_etl.api import create_app
 from spacex_etl.api.security import ApiSecurity
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.url import with_database
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -27,7 +27,7 @@ from tests.support import FAST_RETRY, admin
 
 
 async def _load(url: str, replay_url: str) -> None:
-    engine = create_engine(url)
+    engine = Database(url).engine
     try:
         async with httpx.AsyncClient(timeout=5) as http:
             source = SpaceXClient(http, replay_url, page_size=50, retry=FAST_RETRY)
@@ -46,7 +46,7 @@ def api_schema(
     url = with_database(pg_admin_url, name)
     replay_server.state.reset()
     asyncio.run(_load(url, replay_server.url))
-    engine = create_engine(url)  # its pool lives on the server thread's loop, and dies with it
+    engine = Database(url).engine  # its pool lives on the server thread's loop, and dies with it
     # As deployed with a token key: admin endpoints answer 401 to the tokens it can generate.
     keys = TokenKeys("HS256", "k" * 64, None, issuer="spacex-etl", audience="spacex-etl-api")
     app = create_app(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,15 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
 from spacex_etl.data_mart import UrlCountCache
-from spacex_etl.db import migrate
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState
 from spacex_etl.service import EtlService
 from tests.restartable_postgres import RestartablePostgres
-from tests.support import REFERENCE_COUNTS
+from tests.support import REFERENCE_COUNTS, migrate_to_head
 
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
 
@@ -38,8 +36,7 @@ def restartable() -> Iterator[RestartablePostgres]:
     """A server of this module's own (it gets stopped), migrated once."""
     with tempfile.TemporaryDirectory(prefix="spacex-etl-restart-") as folder:
         server = RestartablePostgres(Path(folder) / "data")
-        with ThreadPoolExecutor(1) as pool:  # alembic runs its own event loop
-            pool.submit(migrate.upgrade, server.url).result()
+        asyncio.run(migrate_to_head(server.url))
         try:
             yield server
         finally:
@@ -49,7 +46,7 @@ def restartable() -> Iterator[RestartablePostgres]:
 @pytest.fixture
 async def restartable_engine(restartable: RestartablePostgres) -> AsyncIterator[AsyncEngine]:
     restartable.start()
-    engine = create_engine(restartable.url)
+    engine = Database(restartable.url).engine
     async with engine.begin() as conn:  # a clean slate: earlier tests share this server
         await conn.execute(text("TRUNCATE launches, missions, rockets, etl_runs CASCADE"))
         await conn.execute(text("UPDATE object_url_count SET url_count = 0"))
@@ -58,7 +55,7 @@ async def restartable_engine(restartable: RestartablePostgres) -> AsyncIterator[
 
 
 async def test_api_answers_503_with_json_while_the_database_is_down() -> None:
-    engine = create_engine(DEAD_DATABASE)
+    engine = Database(DEAD_DATABASE).engine
     async with _api(engine) as api:
         health = await api.get("/health")
         ready = await api.get("/ready")
@@ -74,7 +71,7 @@ async def test_api_answers_503_with_json_while_the_database_is_down() -> None:
 
 
 async def test_scheduled_tick_survives_a_database_down_at_start(source: SpaceXClient) -> None:
-    engine = create_engine(DEAD_DATABASE)
+    engine = Database(DEAD_DATABASE).engine
     service = EtlService(engine, source, run_budget_s=30)
     try:
         await service.tick()  # logs, does not raise: the scheduler keeps ticking

@@ -24,7 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.tables import etl_runs, rejected_records
 from spacex_etl.entities import Entity
 from spacex_etl.extract import SpaceXClient
@@ -382,10 +382,10 @@ _ORPHAN = """
 import asyncio, sys
 from sqlalchemy import text
 from bench.common import etl_process
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 
 async def main() -> None:
-    engine = create_engine(sys.argv[1])
+    engine = Database(sys.argv[1]).engine
     async with engine.connect() as conn:
         await conn.execute(text("SELECT pg_sleep(120) /* orphan-probe */"))
 
@@ -431,7 +431,7 @@ async def _probes_at_least(engine: AsyncEngine, count: int, *, exactly: bool = F
 
 
 async def test_a_statement_cannot_outlast_the_statement_timeout(database_url: str) -> None:
-    engine = create_engine(database_url, statement_timeout_s=0.5)
+    engine = Database(database_url, statement_timeout_s=0.5).engine
     started = time.monotonic()
     try:
         with pytest.raises(DBAPIError, match="statement timeout"):

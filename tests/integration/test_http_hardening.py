@@ -15,7 +15,7 @@ import uvicorn
 
 from spacex_etl.api import create_app
 from spacex_etl.api.server import ServerLimits, server_config
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from tests.local_servers import free_port
 
 LIMITS = ServerLimits(
@@ -27,7 +27,7 @@ REQUEST_HEAD = b"GET /health HTTP/1.1\r\nHost: api\r\n"
 @contextmanager
 def _server(limits: ServerLimits) -> Iterator[int]:
     # /health touches no database: an engine that never connects is enough.
-    app = create_app(create_engine("postgresql://nobody@127.0.0.1:9/none"), stale_after_s=180)
+    app = create_app(Database("postgresql://nobody@127.0.0.1:9/none").engine, stale_after_s=180)
     port = free_port()
     server = uvicorn.Server(
         server_config(app, host="127.0.0.1", port=port, limits=limits, trusted_proxies="")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 import pytest
@@ -15,14 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacex_etl.db import migrate
+from spacex_etl.db.database import Database
 from spacex_etl.db.tables import metadata
-
-
-def _in_thread(function: Any, *args: Any) -> Any:
-    # alembic's env runs its own event loop: give it a thread without one.
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(function, *args).result()
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -40,15 +32,15 @@ async def test_schema_at_head_matches_the_table_definitions(engine: AsyncEngine)
         assert await conn.run_sync(_diff) == []
 
 
-async def test_downgrade_to_base_and_upgrade_again(engine: AsyncEngine, database_url: str) -> None:
+async def test_downgrade_to_base_and_upgrade_again(engine: AsyncEngine, database: Database) -> None:
     expected = set(metadata.tables) | {"alembic_version"}
     assert await _tables(engine) == expected
 
-    await asyncio.to_thread(_in_thread, partial(migrate.downgrade, database_url, "base"))
+    await database.downgrade("base")
     await engine.dispose()
     assert await _tables(engine) == {"alembic_version"}
 
-    await asyncio.to_thread(_in_thread, partial(migrate.upgrade, database_url))
+    await database.migrate()
     await engine.dispose()
     assert await _tables(engine) == expected
 
@@ -66,14 +58,14 @@ async def _launch_rows(engine: AsyncEngine) -> list[tuple[str, int | None]]:
 
 
 async def test_0002_keeps_every_launch_and_clears_flight_numbers_derived_from_ids(
-    engine: AsyncEngine, database_url: str
+    engine: AsyncEngine, database: Database
 ) -> None:
-    await asyncio.to_thread(_in_thread, partial(migrate.downgrade, database_url, "0001"))
+    await database.downgrade("0001")
     async with engine.begin() as conn:
         for launch_id in ("1", "2", "107"):
             await conn.execute(text(_V3_LAUNCH.format(id=launch_id)))
 
-    await asyncio.to_thread(_in_thread, partial(migrate.upgrade, database_url))
+    await database.migrate()
 
     assert await _launch_rows(engine) == [("1", None), ("107", None), ("2", None)]
     async with engine.begin() as conn:  # a v4 launch has no flight number, and now needs none
@@ -87,8 +79,20 @@ async def test_0002_keeps_every_launch_and_clears_flight_numbers_derived_from_id
 
     # Back down only while no row would be lost: a v4 id has no flight number to restore.
     with pytest.raises(DBAPIError, match="downgrading would lose them"):
-        await asyncio.to_thread(_in_thread, partial(migrate.downgrade, database_url, "0001"))
+        await database.downgrade("0001")
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM launches WHERE id = '5eb87cd9ffd86e000604b32a'"))
-    await asyncio.to_thread(_in_thread, partial(migrate.downgrade, database_url, "0001"))
+    await database.downgrade("0001")
     assert await _launch_rows(engine) == [("1", 1), ("107", 107), ("2", 2)]
+
+
+async def test_processes_migrating_at_once_queue_instead_of_colliding(
+    empty_database_url: str,
+) -> None:
+    # Replicas of the all-in-one command start together and each migrates before its first run.
+    replicas = [Database(empty_database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(replica.migrate() for replica in replicas))
+        assert await _tables(replicas[0].engine) == set(metadata.tables) | {"alembic_version"}
+    finally:
+        await asyncio.gather(*(replica.dispose() for replica in replicas))

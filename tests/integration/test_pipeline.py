@@ -175,9 +175,9 @@ async def test_a_run_held_off_by_the_lock_skips(engine: AsyncEngine, source: Spa
 async def test_concurrent_runs_load_once(
     engine: AsyncEngine, database_url: str, source: SpaceXClient
 ) -> None:
-    from spacex_etl.db.engine import create_engine
+    from spacex_etl.db.database import Database
 
-    other = create_engine(database_url)
+    other = Database(database_url).engine
     try:
         reports = await asyncio.gather(
             run_etl(engine, source, budget_s=30), run_etl(other, source, budget_s=30)

@@ -16,7 +16,7 @@ from opentelemetry.trace import StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.observability.tracing import init_tracing, otlp_exporter, shutdown_tracing
 from spacex_etl.pipeline import run_etl
@@ -38,7 +38,7 @@ async def traced_engine(
     database_url: str,
     spans: InMemorySpanExporter,  # noqa: ARG001 - tracing must be on before the engine exists
 ) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)  # created while tracing is on: instrumented
+    engine = Database(database_url).engine  # created while tracing is on: instrumented
     yield engine
     await engine.dispose()
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
 from spacex_etl.data_mart import UrlCountCache
-from spacex_etl.db.engine import create_engine
+from spacex_etl.db.database import Database
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import LoadLimits, run_etl
@@ -82,7 +82,7 @@ async def test_endpoint_serves_the_copy_without_a_database_round_trip(
 ) -> None:
     await run_etl(engine, source, budget_s=30)
     await _until(cache, REFERENCE_COUNTS)
-    unreachable = create_engine(DEAD_DATABASE)  # any database access would fail with a 503
+    unreachable = Database(DEAD_DATABASE).engine  # any database access would fail with a 503
     app = create_app(unreachable, stale_after_s=180, url_counts=cache)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:

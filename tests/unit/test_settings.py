@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from spacex_etl.db.url import async_url
 from spacex_etl.settings import Settings
 
 
@@ -17,15 +16,14 @@ from spacex_etl.settings import Settings
         "postgresql+asyncpg://u:p@db:5432/spacex",
     ],
 )
-def test_plain_postgres_urls_are_accepted(url: str) -> None:
-    parsed = async_url(url)
-    assert parsed.drivername == "postgresql+asyncpg"
-    assert (parsed.host, parsed.database, parsed.password) == ("db", "spacex", "p")
+def test_plain_postgres_urls_are_normalised_once_in_the_settings(url: str) -> None:
+    settings = Settings(_env_file=None, database_url=url)
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/spacex"
 
 
 def test_other_databases_are_refused_with_a_message() -> None:
     with pytest.raises(ValueError, match="must be a PostgreSQL URL"):
-        async_url("mysql://u@h/db")
+        Settings(_env_file=None, database_url="mysql://u@h/db")
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,9 +46,9 @@ def test_the_version_is_the_package_metadata() -> None:
 
     import spacex_etl
     from spacex_etl.api import create_app
-    from spacex_etl.db.engine import create_engine
+    from spacex_etl.db.database import Database
 
-    app = create_app(create_engine("postgresql://nobody@127.0.0.1:9/none"), stale_after_s=1)
+    app = create_app(Database("postgresql://nobody@127.0.0.1:9/none").engine, stale_after_s=1)
     assert spacex_etl.__version__ == version("spacex-etl") == app.version
 
 
