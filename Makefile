@@ -19,11 +19,15 @@ $(UV_VENV)/bin/uv:
 run: install  ## the service: API on :8000 + ETL every minute (embedded PostgreSQL unless DATABASE_URL)
 	$(UV) run --frozen spacex-etl run
 
+# Tests mostly wait (on PostgreSQL, subprocesses, the replay server): one worker per CPU, each with
+# its own embedded server and databases, up to 4 (PYTEST_WORKERS=0 runs them in this process).
+PYTEST_WORKERS ?= auto --maxprocesses 4
+
 test: install  ## every test, on embedded PostgreSQL or TEST_DATABASE_URL; coverage printed and enforced
-	$(UV) run --frozen pytest --cov $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --cov $(PYTEST_ARGS)
 
 test-fast: install  ## every test but the slow tier (end-to-end processes, bench smoke)
-	$(UV) run --frozen pytest -m "not slow" --cov $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -n $(PYTEST_WORKERS) -m "not slow" --cov $(PYTEST_ARGS)
 
 replay: install  ## the recorded data as the GraphQL API on :8081, for SPACEX_API_URL=http://127.0.0.1:8081/
 	$(UV) run --frozen spacex-etl replay

@@ -47,6 +47,14 @@ async def admin(url: str, *statements: str) -> None:
         await conn.close()
 
 
+# Advisory locks held on this test's database: the server is shared with other tests (and with
+# other pytest-xdist workers), whose locks are theirs.
+ADVISORY_LOCKS_HERE = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
 async def migrate_to_head(url: str) -> None:
     async with Database(url) as database:
         await database.migrate()

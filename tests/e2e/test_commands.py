@@ -26,7 +26,12 @@ from spacex_etl.db.embedded import server_processes
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.replay import ReplayServer
 from spacex_etl.replay.dataset import load_recorded
-from tests.support import LAUNCH_YEAR_2023, LIVE_REFERENCE_COUNTS, REFERENCE_COUNTS
+from tests.support import (
+    ADVISORY_LOCKS_HERE,
+    LAUNCH_YEAR_2023,
+    LIVE_REFERENCE_COUNTS,
+    REFERENCE_COUNTS,
+)
 
 CLI = [sys.executable, "-m", "spacex_etl"]
 UNREACHABLE = "http://127.0.0.1:9/"  # discard port: nothing listens there
@@ -224,7 +229,7 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
     async with engine.connect() as conn:
         [run] = (await conn.execute(text("SELECT status, error FROM etl_runs"))).all()
         stored = await conn.scalar(text("SELECT count(*) FROM launches"))
-        locks = await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+        locks = await conn.scalar(ADVISORY_LOCKS_HERE)
     assert run.status == "interrupted"
     assert run.error == "interrupted: the scheduler is shutting down"
     assert stored == 0

@@ -43,7 +43,14 @@ from tests.hostile_source import (
     serving_hostile,
     tampered,
 )
-from tests.support import FAST_RETRY, REFERENCE_COUNTS, data_snapshot, loaded_snapshot, url_counts
+from tests.support import (
+    ADVISORY_LOCKS_HERE,
+    FAST_RETRY,
+    REFERENCE_COUNTS,
+    data_snapshot,
+    loaded_snapshot,
+    url_counts,
+)
 
 BUDGET_S = 6.0
 REQUEST_TIMEOUT_S = 2.0
@@ -371,7 +378,7 @@ async def test_a_signal_on_etl_records_the_run_interrupted_and_keeps_the_data(
     assert f"interrupted by {signum.name}" in stderr
     async with engine.connect() as conn:
         run = (await conn.execute(select(etl_runs).order_by(etl_runs.c.id.desc()))).first()
-        locks = await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+        locks = await conn.scalar(ADVISORY_LOCKS_HERE)
     assert run is not None
     assert (run.status, run.error) == ("interrupted", f"interrupted by {signum.name}")
     assert locks == 0
@@ -397,7 +404,7 @@ async def _active_probes(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         query = text(
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%/* orphan-probe */%'"
-            " AND state = 'active' AND pid <> pg_backend_pid()"
+            " AND state = 'active' AND pid <> pg_backend_pid() AND datname = current_database()"
         )
         return int(await conn.scalar(query) or 0)
 
