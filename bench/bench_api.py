@@ -22,7 +22,6 @@ from bench.common import (
 from bench.loadgen import LoadResult, measure
 from bench.loading import load_snapshot
 from spacex_etl import data_mart
-from spacex_etl.db.database import Database
 from spacex_etl.transform import columns
 
 FULL_SIZES, QUICK_SIZES = (100, 1_000_000), (100, 2_000)
@@ -58,55 +57,50 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     sizes = QUICK_SIZES if ctx.quick else FULL_SIZES
     seconds = QUICK_SECONDS if ctx.quick else FULL_SECONDS
     results: list[dict[str, Any]] = []
-    async with fresh_database(ctx.admin_url, "api") as url:
-        engine = Database(url).engine
-        try:
-            await load_snapshot(engine, synthetic_rows(SEEDED))
-            for size in sizes:
-                started = time.perf_counter()
-                async with engine.begin() as conn:
-                    await conn.execute(text(_clone_sql(size)))
-                    await data_mart.recount(conn)
-                    stored = await conn.scalar(text("SELECT count(*) FROM launches"))
-                async with engine.begin() as conn:
-                    await conn.execute(text("ANALYZE launches"))
-                    counts = await data_mart.read_url_counts(conn)
-                grow_s = time.perf_counter() - started
-                port = free_port()
-                server = _serve(url, port)
-                try:
-                    base = f"http://127.0.0.1:{port}"
-                    wait_http(f"{base}/health")
-                    best: dict[str, LoadResult] = {}
-                    for _ in range(ROUNDS):
-                        for path in ("/health", "/data_mart/object_url_count"):
-                            got = measure(base + path, seconds=seconds)
-                            if path not in best or got.requests_per_s > best[path].requests_per_s:
-                                best[path] = got
-                finally:
-                    server.terminate()
-                    server.wait(30)
-                health, mart = best["/health"], best["/data_mart/object_url_count"]
-                results.append(
-                    {
-                        "stored_launches": stored,
-                        "url_counts": counts,
-                        "setup_s": round(grow_s, 1),
-                        "tool": health.tool,
-                        "health_rps": round(health.requests_per_s),
-                        "health_p50_ms": health.p50_ms,
-                        "health_p99_ms": health.p99_ms,
-                        "data_mart_rps": round(mart.requests_per_s),
-                        "data_mart_p50_ms": mart.p50_ms,
-                        "data_mart_p99_ms": mart.p99_ms,
-                        "data_mart_vs_health": round(
-                            mart.requests_per_s / health.requests_per_s, 3
-                        ),
-                        "errors": health.errors + mart.errors,
-                    }
-                )
-        finally:
-            await engine.dispose()
+    async with fresh_database(ctx.admin_url, "api") as database:
+        engine = database.engine
+        await load_snapshot(engine, synthetic_rows(SEEDED))
+        for size in sizes:
+            started = time.perf_counter()
+            async with engine.begin() as conn:
+                await conn.execute(text(_clone_sql(size)))
+                await data_mart.recount(conn)
+                stored = await conn.scalar(text("SELECT count(*) FROM launches"))
+            async with engine.begin() as conn:
+                await conn.execute(text("ANALYZE launches"))
+                counts = await data_mart.read_url_counts(conn)
+            grow_s = time.perf_counter() - started
+            port = free_port()
+            server = _serve(database.dsn, port)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_http(f"{base}/health")
+                best: dict[str, LoadResult] = {}
+                for _ in range(ROUNDS):
+                    for path in ("/health", "/data_mart/object_url_count"):
+                        got = measure(base + path, seconds=seconds)
+                        if path not in best or got.requests_per_s > best[path].requests_per_s:
+                            best[path] = got
+            finally:
+                server.terminate()
+                server.wait(30)
+            health, mart = best["/health"], best["/data_mart/object_url_count"]
+            results.append(
+                {
+                    "stored_launches": stored,
+                    "url_counts": counts,
+                    "setup_s": round(grow_s, 1),
+                    "tool": health.tool,
+                    "health_rps": round(health.requests_per_s),
+                    "health_p50_ms": health.p50_ms,
+                    "health_p99_ms": health.p99_ms,
+                    "data_mart_rps": round(mart.requests_per_s),
+                    "data_mart_p50_ms": mart.p50_ms,
+                    "data_mart_p99_ms": mart.p99_ms,
+                    "data_mart_vs_health": round(mart.requests_per_s / health.requests_per_s, 3),
+                    "errors": health.errors + mart.errors,
+                }
+            )
     first = results[0]["data_mart_rps"]
     for item in results:
         item["data_mart_vs_smallest"] = round(item["data_mart_rps"] / first, 3)

@@ -32,7 +32,6 @@ from bench.loadgen import LoadResult, measure
 from bench.loading import load_snapshot
 from spacex_etl import browse
 from spacex_etl.api import create_app
-from spacex_etl.db.database import Database
 from spacex_etl.db.tables import launches
 
 FULL_SIZES, QUICK_SIZES = (100, 1_000_000), (100, 2_000)
@@ -119,81 +118,78 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     repeats = QUICK_REPEATS if ctx.quick else FULL_REPEATS
     rounds = QUICK_ROUNDS if ctx.quick else FULL_ROUNDS
     results: list[dict[str, Any]] = []
-    async with fresh_database(ctx.admin_url, "browse") as url:
-        engine = Database(url).engine
-        try:
-            await load_snapshot(engine, synthetic_rows(SEEDED))
-            for size in sizes:
-                started = time.perf_counter()
-                async with engine.begin() as conn:
-                    await conn.execute(text(_clone_sql(size)))
-                async with engine.begin() as conn:
-                    await conn.execute(text("ANALYZE launches"))
-                    stored = await conn.scalar(text("SELECT count(*) FROM launches"))
-                setup_s = time.perf_counter() - started
-                pages = []
-                for name, filters, sort, order in LISTINGS:
-                    first = {**filters, "sort": sort, "order": order, "limit": PAGE}
-                    cursor, matching = await _last_page(engine, filters, sort, order)
-                    last = {**first, "cursor": cursor} if cursor else first
-                    pages.append((name, matching, first, last))
-                uncached = [
-                    (
-                        await _uncached_ms(engine, "/launches", first, repeats),
-                        await _uncached_ms(engine, "/launches", last, repeats),
-                    )
-                    for _, _, first, last in pages
-                ]
-                port = free_port()
-                server = _serve(url, port)
-                try:
-                    base = f"http://127.0.0.1:{port}"
-                    wait_http(f"{base}/health")
-                    paths = ["/health"]
-                    for _, _, first, last in pages:
-                        paths += [f"/launches?{_query(first)}", f"/launches?{_query(last)}"]
-                    page_bytes = await _check_last_pages(base, pages)
-                    best: dict[str, LoadResult] = {}
-                    for _ in range(rounds):
-                        for path in paths:
-                            got = measure(base + path, seconds=seconds, headers=HEADERS)
-                            if path not in best or got.requests_per_s > best[path].requests_per_s:
-                                best[path] = got
-                finally:
-                    server.terminate()
-                    server.wait(30)
-                health = best["/health"]
-                for index, (name, matching, first, last) in enumerate(pages):
-                    first_http = best[f"/launches?{_query(first)}"]
-                    last_http = best[f"/launches?{_query(last)}"]
-                    first_ms, last_ms = uncached[index]
-                    results.append(
-                        {
-                            "stored_launches": stored,
-                            "listing": name,
-                            "matching": matching,
-                            "setup_s": round(setup_s, 1),
-                            "tool": health.tool,
-                            "health_rps": round(health.requests_per_s),
-                            "first_page_rps": round(first_http.requests_per_s),
-                            "last_page_rps": round(last_http.requests_per_s),
-                            "first_page_vs_health": round(
-                                first_http.requests_per_s / health.requests_per_s, 3
-                            ),
-                            "last_vs_first_rps": round(
-                                last_http.requests_per_s / first_http.requests_per_s, 3
-                            ),
-                            "uncached_first_page_ms": round(first_ms, 2),
-                            "uncached_last_page_ms": round(last_ms, 2),
-                            # As rates: the last page's speed as a share of the first's.
-                            "uncached_last_vs_first": round(first_ms / last_ms, 3),
-                            "last_page_bytes": page_bytes[index][0],
-                            "last_page_gzip_bytes": page_bytes[index][1],
-                            "errors": health.errors + first_http.errors + last_http.errors,
-                        }
-                    )
-        finally:
-            await engine.dispose()
+    async with fresh_database(ctx.admin_url, "browse") as database:
+        engine = database.engine
+        await load_snapshot(engine, synthetic_rows(SEEDED))
+        for size in sizes:
+            started = time.perf_counter()
+            async with engine.begin() as conn:
+                await conn.execute(text(_clone_sql(size)))
+            async with engine.begin() as conn:
+                await conn.execute(text("ANALYZE launches"))
+                stored = await conn.scalar(text("SELECT count(*) FROM launches"))
+            setup_s = time.perf_counter() - started
+            pages = []
+            for name, filters, sort, order in LISTINGS:
+                first = {**filters, "sort": sort, "order": order, "limit": PAGE}
+                cursor, matching = await _last_page(engine, filters, sort, order)
+                last = {**first, "cursor": cursor} if cursor else first
+                pages.append((name, matching, first, last))
+            uncached = [
+                (
+                    await _uncached_ms(engine, "/launches", first, repeats),
+                    await _uncached_ms(engine, "/launches", last, repeats),
+                )
+                for _, _, first, last in pages
+            ]
+            port = free_port()
+            server = _serve(database.dsn, port)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_http(f"{base}/health")
+                paths = ["/health"]
+                for _, _, first, last in pages:
+                    paths += [f"/launches?{_query(first)}", f"/launches?{_query(last)}"]
+                page_bytes = await _check_last_pages(base, pages)
+                best: dict[str, LoadResult] = {}
+                for _ in range(rounds):
+                    for path in paths:
+                        got = measure(base + path, seconds=seconds, headers=HEADERS)
+                        if path not in best or got.requests_per_s > best[path].requests_per_s:
+                            best[path] = got
+            finally:
+                server.terminate()
+                server.wait(30)
+            health = best["/health"]
+            for index, (name, matching, first, last) in enumerate(pages):
+                first_http = best[f"/launches?{_query(first)}"]
+                last_http = best[f"/launches?{_query(last)}"]
+                first_ms, last_ms = uncached[index]
+                results.append(
+                    {
+                        "stored_launches": stored,
+                        "listing": name,
+                        "matching": matching,
+                        "setup_s": round(setup_s, 1),
+                        "tool": health.tool,
+                        "health_rps": round(health.requests_per_s),
+                        "first_page_rps": round(first_http.requests_per_s),
+                        "last_page_rps": round(last_http.requests_per_s),
+                        "first_page_vs_health": round(
+                            first_http.requests_per_s / health.requests_per_s, 3
+                        ),
+                        "last_vs_first_rps": round(
+                            last_http.requests_per_s / first_http.requests_per_s, 3
+                        ),
+                        "uncached_first_page_ms": round(first_ms, 2),
+                        "uncached_last_page_ms": round(last_ms, 2),
+                        # As rates: the last page's speed as a share of the first's.
+                        "uncached_last_vs_first": round(first_ms / last_ms, 3),
+                        "last_page_bytes": page_bytes[index][0],
+                        "last_page_gzip_bytes": page_bytes[index][1],
+                        "errors": health.errors + first_http.errors + last_http.errors,
+                    }
+                )
     print_table(
         f"browse: GET /launches, pages of {PAGE} ({results[0]['tool']}, 16 connections,"
         f" {seconds:.0f}s x {rounds} rounds, best; uncached: median of {repeats} in-process)",

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import BenchContext, fresh_database, print_table
-from spacex_etl.db.database import Database
 from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -112,37 +111,34 @@ def _run_options() -> dict[str, Any]:
 
 async def run(ctx: BenchContext) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
-    async with fresh_database(ctx.admin_url, "cycle") as url:
-        engine = Database(url).engine
+    async with fresh_database(ctx.admin_url, "cycle") as database:
+        engine = database.engine
         counter = StatementCounter(engine)
-        try:
-            with running_replay_server(ReplayState()) as server:
-                async with httpx.AsyncClient(timeout=30.0) as http:
-                    source = SpaceXClient(http, server.url, page_size=PAGE_SIZE)
-                    for label in ("first run (empty database)", "second run (unchanged)"):
-                        counter.reset()
-                        with counter.counting():
-                            started = time.perf_counter()
-                            report = await run_etl(engine, source, **_run_options())
-                            wall_s = time.perf_counter() - started
-                        assert report.ok, report
-                        per_entity = counter.per_entity()
-                        runs.append(
-                            {
-                                "run": label,
-                                "wall_s": round(wall_s, 3),
-                                "records": sum(s.fetched for s in report.stats.values()),
-                                "statements": per_entity,
-                                "statements_total": sum(per_entity.values()),
-                                "max_per_entity": max(per_entity[e] for e in ENTITIES),
-                                "written": {
-                                    name: s.inserted + s.updated + s.deleted
-                                    for name, s in report.stats.items()
-                                },
-                            }
-                        )
-        finally:
-            await engine.dispose()
+        with running_replay_server(ReplayState()) as server:
+            async with httpx.AsyncClient(timeout=30.0) as http:
+                source = SpaceXClient(http, server.url, page_size=PAGE_SIZE)
+                for label in ("first run (empty database)", "second run (unchanged)"):
+                    counter.reset()
+                    with counter.counting():
+                        started = time.perf_counter()
+                        report = await run_etl(engine, source, **_run_options())
+                        wall_s = time.perf_counter() - started
+                    assert report.ok, report
+                    per_entity = counter.per_entity()
+                    runs.append(
+                        {
+                            "run": label,
+                            "wall_s": round(wall_s, 3),
+                            "records": sum(s.fetched for s in report.stats.values()),
+                            "statements": per_entity,
+                            "statements_total": sum(per_entity.values()),
+                            "max_per_entity": max(per_entity[e] for e in ENTITIES),
+                            "written": {
+                                name: s.inserted + s.updated + s.deleted
+                                for name, s in report.stats.items()
+                            },
+                        }
+                    )
     print_table(
         f"cycle: one ETL run over HTTP, recorded data, page size {PAGE_SIZE}"
         f" (target <= {TARGET_PER_ENTITY} statements per entity;"

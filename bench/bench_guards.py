@@ -53,9 +53,9 @@ def _tree_before(into: Path) -> Path | None:
 
 
 async def _measure(ctx: BenchContext, api_url: str, page: int, src: Path | None) -> dict[str, Any]:
-    async with fresh_database(ctx.admin_url, "guards") as url:
+    async with fresh_database(ctx.admin_url, "guards") as database:
         env = child_env(
-            DATABASE_URL=url,
+            DATABASE_URL=database.dsn,
             SPACEX_API_URL=api_url,
             PAGE_SIZE=str(page),
             HTTP_TIMEOUT_SECONDS="120",

@@ -14,7 +14,6 @@ import httpx
 
 from bench.common import BenchContext, fresh_database, print_table
 from spacex_etl.data_mart import read_url_counts
-from spacex_etl.db.database import Database
 from spacex_etl.entities import ENTITIES
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -29,19 +28,16 @@ QUICK_DELAY_S = 0.1
 async def _one(ctx: BenchContext, revision: Revision, page_size: int) -> dict[str, Any]:
     delay = QUICK_DELAY_S if ctx.quick else LIVE_UPCOMING_DELAY_S
     state = ReplayState(profile="live", revision=revision, upcoming_delay_s=delay)
-    async with fresh_database(ctx.admin_url, "live") as url:
-        engine = Database(url).engine
-        try:
-            with running_replay_server(state) as server:
-                async with httpx.AsyncClient(timeout=30.0) as http:
-                    source = SpaceXClient(http, server.url, page_size=page_size)
-                    started = time.perf_counter()
-                    report = await run_etl(engine, source, budget_s=120.0)
-                    wall_s = time.perf_counter() - started
-            async with engine.connect() as conn:
-                counts = await read_url_counts(conn)
-        finally:
-            await engine.dispose()
+    async with fresh_database(ctx.admin_url, "live") as database:
+        engine = database.engine
+        with running_replay_server(state) as server:
+            async with httpx.AsyncClient(timeout=30.0) as http:
+                source = SpaceXClient(http, server.url, page_size=page_size)
+                started = time.perf_counter()
+                report = await run_etl(engine, source, budget_s=120.0)
+                wall_s = time.perf_counter() - started
+        async with engine.connect() as conn:
+            counts = await read_url_counts(conn)
     assert report.ok, report
     assert counts == reference_counts("live"), counts
     return {

@@ -16,8 +16,6 @@ from bench.common import (
     synthetic_rows,
 )
 from bench.loading import bare_copy, empty_launches, load_snapshot, naive_upsert
-from spacex_etl.db.database import Database
-from spacex_etl.db.url import driver_dsn
 
 FULL_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (300, 1_000)
@@ -30,9 +28,9 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     sizes = QUICK_SIZES if ctx.quick else FULL_SIZES
     naive_count = NAIVE_QUICK if ctx.quick else NAIVE_FULL
     results: list[dict[str, Any]] = []
-    async with fresh_database(ctx.admin_url, "load") as url:
-        engine = Database(url).engine
-        admin = await asyncpg.connect(driver_dsn(url))
+    async with fresh_database(ctx.admin_url, "load") as database:
+        engine = database.engine
+        admin = await asyncpg.connect(database.dsn)
         try:
             for size in sizes:
                 started = time.perf_counter()
@@ -73,7 +71,6 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             naive_s = await naive_upsert(engine, synthetic_rows(naive_count))
         finally:
             await admin.close()
-            await engine.dispose()
     naive_rate = rate(naive_count, naive_s)
     for item in results:
         item["naive_rows_per_s_extrapolated"] = round(naive_rate)

@@ -47,8 +47,8 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         replay = start_replay_worker(size, port)
         try:
             wait_http(f"http://127.0.0.1:{port}/health", timeout_s=600)
-            async with fresh_database(ctx.admin_url, "memory") as url:
-                rss, seconds, code = _etl_peak_rss(url, f"http://127.0.0.1:{port}/")
+            async with fresh_database(ctx.admin_url, "memory") as database:
+                rss, seconds, code = _etl_peak_rss(database.dsn, f"http://127.0.0.1:{port}/")
         finally:
             replay.terminate()
             replay.wait(30)

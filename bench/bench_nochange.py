@@ -20,8 +20,6 @@ from bench.common import (
 )
 from bench.loading import load_snapshot
 from spacex_etl import load
-from spacex_etl.db.database import Database
-from spacex_etl.db.url import driver_dsn
 
 FULL_SIZE, QUICK_SIZE = 100_000, 1_000
 _TABLES = ("launches", "launch_missions", "object_url_count")
@@ -47,9 +45,9 @@ async def _flush_stats(conn: AsyncConnection) -> None:
 async def run(ctx: BenchContext) -> dict[str, Any]:
     size = QUICK_SIZE if ctx.quick else FULL_SIZE
     rows = synthetic_rows(size)
-    async with fresh_database(ctx.admin_url, "nochange") as url:
-        engine = Database(url, pool_size=1).engine
-        observer = await asyncpg.connect(driver_dsn(url))
+    async with fresh_database(ctx.admin_url, "nochange", pool_size=1) as database:
+        engine = database.engine
+        observer = await asyncpg.connect(database.dsn)
         try:
             first = await load_snapshot(engine, rows)
             async with engine.connect() as conn:
@@ -89,7 +87,6 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
             )
         finally:
             await observer.close()
-            await engine.dispose()
     deltas = {table: after[table] - before.get(table, 0) for table in after}
     result = {
         "rows": size,

@@ -19,7 +19,6 @@ from typing import Any
 import asyncpg
 
 from bench.common import BenchContext, checkpoint, fresh_database, print_table
-from spacex_etl.db.url import driver_dsn
 from spacex_etl.transform import columns
 
 FULL_ROWS, QUICK_ROWS = 10_000_000, 20_000
@@ -86,8 +85,8 @@ async def _timed(conn: asyncpg.Connection, sql: str) -> float:
 
 async def _variant(ctx: BenchContext, rows: int, partitioned: bool) -> dict[str, Any]:
     label = "partitioned" if partitioned else "plain"
-    async with fresh_database(ctx.admin_url, f"part_{label}") as url:
-        conn = await asyncpg.connect(driver_dsn(url), command_timeout=None)
+    async with fresh_database(ctx.admin_url, f"part_{label}") as database:
+        conn = await asyncpg.connect(database.dsn, command_timeout=None)
         try:
             for statement in _create(partitioned):
                 await conn.execute(statement)

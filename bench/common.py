@@ -62,15 +62,16 @@ async def _admin(url: str, statement: str) -> None:
 
 
 @asynccontextmanager
-async def fresh_database(admin_url: str, label: str) -> AsyncIterator[str]:
-    """A new database at the latest schema for one bench; dropped afterwards."""
+async def fresh_database(
+    admin_url: str, label: str, *, pool_size: int = 5
+) -> AsyncIterator[Database]:
+    """A new database at the latest schema for one bench; disposed of and dropped afterwards."""
     name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
     await _admin(admin_url, f'CREATE DATABASE "{name}"')
-    url = with_database(admin_url, name)
     try:
-        async with Database(url) as database:
+        async with Database(with_database(admin_url, name), pool_size=pool_size) as database:
             await database.migrate()
-        yield url
+            yield database
     finally:
         await _admin(admin_url, f'DROP DATABASE "{name}" WITH (FORCE)')
 

@@ -56,7 +56,6 @@ def _claims(
         raise _refuse(reason) from None
     if not has_scope(claims, scope):
         raise HTTPException(status_code=403, detail=f"token lacks the {scope!r} scope")
-    request.state.token_subject = claims["sub"]
     return claims
 
 
