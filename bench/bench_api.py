@@ -8,37 +8,21 @@ import sys
 import time
 from typing import Any
 
-from sqlalchemy import text
-
 from bench.common import (
     BenchContext,
     child_env,
     free_port,
     fresh_database,
     print_table,
-    synthetic_rows,
     wait_http,
 )
 from bench.loadgen import LoadResult, measure
-from bench.loading import load_snapshot
+from bench.loading import grow_launches, seed_launches
 from spacex_etl import data_mart
-from spacex_etl.transform import columns
 
 FULL_SIZES, QUICK_SIZES = (100, 1_000_000), (100, 2_000)
 FULL_SECONDS, QUICK_SECONDS = 10.0, 1.0
 ROUNDS = 2  # alternate the endpoints and keep each one's best: the machine is shared
-SEEDED = 100  # launches loaded through the real load stage; the rest are cloned in SQL
-
-
-def _clone_sql(total: int) -> str:
-    """Grow `launches` to `total` rows server-side by cloning the seeded ones with new ids.
-    The API reads the data mart, not the rows, so their content only has to be plausible."""
-    cols = [c for c in columns("launches") if c not in ("id", "flight_number")]
-    return f"""
-INSERT INTO launches (id, flight_number, {", ".join(cols)})
-SELECT g::text, g, {", ".join(f"t.{c}" for c in cols)}
-FROM generate_series((SELECT count(*) FROM launches) + 1, {total}) AS g
-JOIN launches AS t ON t.id = ((g - 1) % {SEEDED} + 1)::text"""
 
 
 def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
@@ -59,15 +43,12 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     async with fresh_database(ctx.admin_url, "api") as database:
         engine = database.engine
-        await load_snapshot(engine, synthetic_rows(SEEDED))
+        await seed_launches(engine)
         for size in sizes:
             started = time.perf_counter()
-            async with engine.begin() as conn:
-                await conn.execute(text(_clone_sql(size)))
+            stored = await grow_launches(engine, size)
+            async with engine.begin() as conn:  # the API reads the data mart, not the rows
                 await data_mart.recount(conn)
-                stored = await conn.scalar(text("SELECT count(*) FROM launches"))
-            async with engine.begin() as conn:
-                await conn.execute(text("ANALYZE launches"))
                 counts = await data_mart.read_url_counts(conn)
             grow_s = time.perf_counter() - started
             port = free_port()

@@ -16,20 +16,19 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.bench_api import _clone_sql, _serve
+from bench.bench_api import _serve
 from bench.common import (
     BenchContext,
     free_port,
     fresh_database,
     print_table,
-    synthetic_rows,
     wait_http,
 )
 from bench.loadgen import LoadResult, measure
-from bench.loading import load_snapshot
+from bench.loading import grow_launches, seed_launches
 from spacex_etl import browse
 from spacex_etl.api import create_app
 from spacex_etl.db.tables import launches
@@ -42,7 +41,6 @@ FULL_ROUNDS, QUICK_ROUNDS = 2, 1
 PAGE = 50
 # As browsers, curl --compressed, httpx and requests send it; /health gets it too.
 HEADERS = ("Accept-Encoding: gzip",)
-SEEDED = 100  # as in the api bench: loaded by the load stage, the rest cloned in SQL
 # (name, filters, sort, order): the listings measured, each at its first and its last page.
 LISTINGS: tuple[tuple[str, dict[str, Any], str, str], ...] = (
     ("year=2018, by date", {"year": 2018}, "date", "asc"),
@@ -120,14 +118,10 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     async with fresh_database(ctx.admin_url, "browse") as database:
         engine = database.engine
-        await load_snapshot(engine, synthetic_rows(SEEDED))
+        await seed_launches(engine)
         for size in sizes:
             started = time.perf_counter()
-            async with engine.begin() as conn:
-                await conn.execute(text(_clone_sql(size)))
-            async with engine.begin() as conn:
-                await conn.execute(text("ANALYZE launches"))
-                stored = await conn.scalar(text("SELECT count(*) FROM launches"))
+            stored = await grow_launches(engine, size)
             setup_s = time.perf_counter() - started
             pages = []
             for name, filters, sort, order in LISTINGS:

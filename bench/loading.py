@@ -1,5 +1,6 @@
 """The three ways of writing launches the benches compare: the project's load stage, a bare
-COPY (the floor), and the original service's per-row upsert (the ceiling)."""
+COPY (the floor), and the original service's per-row upsert (the ceiling); and a table grown
+large in SQL for the benches that read it."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import orjson
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.common import Row, aiter_rows
+from bench.common import Row, aiter_rows, synthetic_rows
 from spacex_etl import data_mart, load
 from spacex_etl.db.tables import launches
 from spacex_etl.load import MergeCounts
 from spacex_etl.transform import columns
 
 COLUMNS = columns("launches")
+SEEDED = 100  # launches loaded through the real load stage; the rest are cloned in SQL
 
 
 @dataclass(slots=True)
@@ -99,3 +101,24 @@ async def empty_launches(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(text("TRUNCATE launches, launch_missions"))
         await conn.execute(text("UPDATE object_url_count SET url_count = 0"))
+
+
+async def seed_launches(engine: AsyncEngine) -> None:
+    """The launches `grow_launches` clones, loaded through the load stage."""
+    await load_snapshot(engine, synthetic_rows(SEEDED))
+
+
+async def grow_launches(engine: AsyncEngine, total: int) -> int:
+    """Grow `launches` to `total` rows server-side by cloning the seeded ones with new ids, and
+    ANALYZE it; the rows stored. The readers measured need plausible content, not real content."""
+    cols = [c for c in COLUMNS if c not in ("id", "flight_number")]
+    clone = f"""
+INSERT INTO launches (id, flight_number, {", ".join(cols)})
+SELECT g::text, g, {", ".join(f"t.{c}" for c in cols)}
+FROM generate_series((SELECT count(*) FROM launches) + 1, {total}) AS g
+JOIN launches AS t ON t.id = ((g - 1) % {SEEDED} + 1)::text"""
+    async with engine.begin() as conn:
+        await conn.execute(text(clone))
+    async with engine.begin() as conn:
+        await conn.execute(text("ANALYZE launches"))
+        return int(await conn.scalar(text("SELECT count(*) FROM launches")) or 0)
