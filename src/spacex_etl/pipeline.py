@@ -89,8 +89,18 @@ async def _load_entity(
     deadline: float,
     limits: LoadLimits,
 ) -> EntityStats:
+    """One entity type in a span of its own. An error nobody expected is recorded as this
+    entity's failure: its transaction has rolled back, and the other entity types go on."""
+    started = time.perf_counter()
     with tracer.start_as_current_span("etl.entity", attributes={"etl.entity": entity}) as span:
-        stats = await _extract_transform_load(engine, client, entity, run_id, deadline, limits)
+        try:
+            stats = await _extract_transform_load(engine, client, entity, run_id, deadline, limits)
+        except Exception as error:
+            _log.exception("%s failed unexpectedly", entity)
+            stats = EntityStats(
+                error=f"[{entity}] unexpected {type(error).__name__}: {error}",
+                duration_s=round(time.perf_counter() - started, 3),
+            )
         flat = stats.model_dump(exclude={"error", "reject_reasons", "warnings"})
         span.set_attributes({f"etl.{key}": value for key, value in flat.items()})
         if stats.error:
@@ -170,27 +180,6 @@ async def _extract_transform_load(
     return stats
 
 
-async def _guarded(
-    engine: AsyncEngine,
-    client: SpaceXClient,
-    entity: Entity,
-    run_id: int,
-    deadline: float,
-    limits: LoadLimits,
-) -> EntityStats:
-    """`_load_entity`, with any error it did not expect recorded as that entity's failure:
-    its transaction has rolled back, and the other entity types go on."""
-    started = time.perf_counter()
-    try:
-        return await _load_entity(engine, client, entity, run_id, deadline, limits)
-    except Exception as error:
-        _log.exception("%s failed unexpectedly", entity)
-        return EntityStats(
-            error=f"[{entity}] unexpected {type(error).__name__}: {error}",
-            duration_s=round(time.perf_counter() - started, 3),
-        )
-
-
 def _stage(name: str, entity: Entity, **attributes: int) -> AbstractContextManager[Span]:
     extra = {f"etl.{key}": value for key, value in attributes.items()}
     return tracer.start_as_current_span(f"etl.{name}", attributes={"etl.entity": entity, **extra})
@@ -238,7 +227,7 @@ async def run_etl(
                 async with asyncio.TaskGroup() as group:
                     tasks = [
                         group.create_task(
-                            _guarded(engine, client, entity, run_id, deadline, limits)
+                            _load_entity(engine, client, entity, run_id, deadline, limits)
                         )
                         for entity in ENTITIES
                     ]
