@@ -12,10 +12,10 @@ import contextlib
 import errno
 import socket
 from enum import IntEnum
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -49,7 +49,12 @@ class FatalError(Exception):
 def _example(field: str) -> str:
     info = Settings.model_fields[field]
     value = info.examples[0] if info.examples else info.default
-    return f"{field.upper()}={value}"
+    return "" if value is None else f" (example: {field.upper()}={value})"
+
+
+def _is_secret(field: str) -> bool:
+    annotation = Settings.model_fields[field].annotation
+    return annotation is SecretStr or SecretStr in get_args(annotation)
 
 
 def _settings_problem(error: dict[str, Any]) -> str:
@@ -60,10 +65,12 @@ def _settings_problem(error: dict[str, Any]) -> str:
     if problem[1:2].islower():
         problem = problem[0].lower() + problem[1:]
     value = error["input"]
-    if field == "database_url":
+    if _is_secret(field):  # never echoed, even when it is what is wrong
+        value = "***"
+    elif field == "database_url":
         with contextlib.suppress(ArgumentError):
             value = make_url(str(value)).render_as_string(hide_password=True)
-    return f"{field.upper()}={value!r}: {problem} (example: {_example(field)})"
+    return f"{field.upper()}={value!r}: {problem}{_example(field)}"
 
 
 def load_settings() -> Settings:

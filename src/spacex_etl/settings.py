@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -213,8 +212,3 @@ class Settings(BaseSettings):
         if value.upper() not in levels:
             raise ValueError(f"not a log level, use one of {', '.join(levels)}")
         return value.upper()
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

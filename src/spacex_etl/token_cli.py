@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from spacex_etl.settings import get_settings
+from spacex_etl.preflight import ExitCode, FatalError, load_settings
 from spacex_etl.tokens import TokenConfigError, TokenKeys, issue_token, parse_ttl
 
 app = typer.Typer(no_args_is_help=True, help="Issue API tokens (JWT).")
@@ -40,11 +40,12 @@ def create(
     if not sub.strip():
         raise typer.BadParameter("must not be empty", param_hint="--sub")
     try:
-        keys = TokenKeys.from_settings(get_settings())
+        keys = TokenKeys.from_settings(load_settings())
         if keys is None:
             raise TokenConfigError("no signing key: set JWT_SECRET (HS256) or the RS256 key files")
         token = issue_token(keys, sub.strip(), parse_ttl(ttl), scope.value)
-    except TokenConfigError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    except (FatalError, TokenConfigError) as problem:
+        # A setting's problem, in one line and with the exit code of every other command's.
+        typer.echo(f"spacex-etl: {problem}", err=True)
+        raise typer.Exit(ExitCode.CONFIG) from None
     typer.echo(token)

@@ -47,6 +47,7 @@ def _fails(command: str, env: dict[str, str], code: int, *mentions: str) -> str:
         ("SPACEX_API_URL", "not a url", ("valid URL", "example: SPACEX_API_URL=http")),
         ("LOG_LEVEL", "verbose", ("not a log level",)),
         ("PAGE_SIZE", "0", ("greater than or equal to 1",)),
+        ("JWT_SECRET", "a-short-secret", ("at least 32 bytes", "JWT_SECRET='***'")),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
