@@ -116,7 +116,7 @@ class EmbeddedPostgres:
                 _log.warning(
                     "stopping the embedded PostgreSQL (pid %d) left running by a process that "
                     "is gone",
-                    running.pid,
+                    running.process.pid,
                 )
                 _terminate(running.process)
                 _remove_private_socket_dir(running.socket_dir)
@@ -199,8 +199,7 @@ class EmbeddedPostgres:
         socket_dir = self.data_dir
         if len(str(socket_dir)) > _MAX_SOCKET_PATH - len("/.s.PGSQL.5432"):
             socket_dir = Path(tempfile.mkdtemp(prefix=_SOCKET_DIR_PREFIX))  # 0700
-        log = (self.data_dir / _LOG_FILE).open("ab")
-        with log:
+        with (self.data_dir / _LOG_FILE).open("ab") as log:
             process = subprocess.Popen(  # noqa: S603 - the wheel's postgres, our arguments
                 [
                     str(self._bin / "postgres"),
@@ -235,7 +234,6 @@ class EmbeddedPostgres:
 class _Postmaster:
     def __init__(self, process: psutil.Process, socket_dir: Path, ready: bool) -> None:
         self.process = process
-        self.pid = process.pid
         self.socket_dir = socket_dir
         self.ready = ready
 

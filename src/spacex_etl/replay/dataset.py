@@ -237,13 +237,7 @@ class ReplayState:
 
     def requests(self) -> RequestCounts:
         with self._lock:
-            counts = dict(self._counts)
-        return RequestCounts(
-            launches=counts["launches"],
-            missions=counts["missions"],
-            rockets=counts["rockets"],
-            total=counts["total"],
-        )
+            return self._counts.copy()
 
     def _dataset(self, entity: Entity, records: Iterable[Mapping[str, Any]] | None) -> Dataset:
         if records is None:
@@ -273,5 +267,5 @@ class ReplayState:
         self._faults.mutate(body, roots)
 
 
-def _zero_counts() -> dict[str, int]:
-    return dict.fromkeys((*ENTITIES, "total"), 0)
+def _zero_counts() -> RequestCounts:
+    return RequestCounts(launches=0, missions=0, rockets=0, total=0)

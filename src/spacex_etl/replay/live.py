@@ -16,7 +16,7 @@ from typing import Any, Final
 from graphql import GraphQLError, GraphQLSchema
 
 from spacex_etl.replay.dataset import Record
-from spacex_etl.replay.schema import Info, Resolver, bind_schema
+from spacex_etl.replay.schema import Info, Resolver, bind_schema, record_key
 
 _PAGING_ERROR: Final = "Limit/Offset must be a non-negative integer"
 _LAUNCH_YEAR_ERROR_2023: Final = "launch.date_local.splice is not a function"
@@ -52,13 +52,6 @@ def _nothing(_source: object, _info: Info) -> None:
 
 def _no_missions(_source: object, _info: Info, **_args: Any) -> list[Record]:
     return []
-
-
-def _v4(key: str) -> Resolver:
-    def resolve(source: Record, _info: Info) -> Any:
-        return source.get(key)
-
-    return resolve
 
 
 def _own_id_as_mission(source: Record, _info: Info) -> list[Any]:
@@ -110,12 +103,12 @@ _RESOLVERS: Final[Mapping[tuple[str, str], Resolver]] = {
     ("Query", "launches"): _launches,
     ("Query", "missions"): _no_missions,
     ("Query", "rockets"): _rockets,
-    ("Launch", "mission_name"): _v4("name"),
+    ("Launch", "mission_name"): record_key("name"),
     ("Launch", "mission_id"): _own_id_as_mission,
     ("Launch", "launch_year"): _launch_year,
-    ("Launch", "launch_date_unix"): _v4("date_unix"),
-    ("Launch", "launch_date_utc"): _v4("date_utc"),
-    ("Launch", "launch_date_local"): _v4("date_local"),
+    ("Launch", "launch_date_unix"): record_key("date_unix"),
+    ("Launch", "launch_date_utc"): record_key("date_utc"),
+    ("Launch", "launch_date_local"): record_key("date_local"),
     # The resolver reads `launch_success`; v4 calls it `success`. The others have no v4 key.
     ("Launch", "launch_success"): _nothing,
     ("Launch", "is_tentative"): _nothing,

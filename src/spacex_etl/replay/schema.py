@@ -232,7 +232,9 @@ def _record_id(entity: Entity) -> Resolver:
     return resolve
 
 
-def _key(key: str) -> Resolver:
+def record_key(key: str) -> Resolver:
+    """A resolver answering the record's `key` (None when the parent is not a record)."""
+
     def resolve(source: object, _info: Info) -> Any:
         return _get(source, key)
 
@@ -277,11 +279,11 @@ _RESOLVERS: Final[Mapping[tuple[str, str], Resolver]] = {
     ("Launch", "id"): _record_id("launches"),
     ("LaunchRocket", "rocket"): _resolve_launch_rocket,
     ("Mission", "id"): _record_id("missions"),
-    ("Mission", "name"): _key("mission_name"),
+    ("Mission", "name"): record_key("mission_name"),
     ("Mission", "payloads"): _resolve_payloads,
     ("Rocket", "id"): _record_id("rockets"),
-    ("Rocket", "name"): _key("rocket_name"),
-    ("Rocket", "type"): _key("rocket_type"),
+    ("Rocket", "name"): record_key("rocket_name"),
+    ("Rocket", "type"): record_key("rocket_type"),
     ("Distance", "feet"): _converted("feet", "meters", _FEET_PER_METER, whole=False),
     ("Mass", "lb"): _converted("lb", "kg", _LB_PER_KG, whole=True),
 }

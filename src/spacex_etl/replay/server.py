@@ -310,21 +310,16 @@ def _run(server: uvicorn.Server, sock: socket.socket, ready: threading.Event) ->
         ready.set()
 
 
-def _bound_socket(host: str) -> socket.socket:
-    # Binding port 0 ourselves gives a free ephemeral port without a race against other tests.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    return sock
-
-
 @contextmanager
 def serving_in_thread(
     app: ASGIApp, host: str = "127.0.0.1", *, lifespan: Literal["on", "off"] = "on"
 ) -> Iterator[str]:
     """Serve any ASGI app on a free port in a background thread; yields its base URL."""
-    sock = _bound_socket(host)
+    # Binding port 0 ourselves gives a free ephemeral port without a race against other tests.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
     port: int = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
