@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -215,14 +215,3 @@ class AnswersFromMemory:
         await send({"type": "http.response.start", "status": answer.status, "headers": raw})
         body = answer.body if scope["method"] == "GET" else b""
         await send({"type": "http.response.body", "body": body})
-
-
-def get_and_head(router: APIRouter, path: str, **options: Any) -> Callable[[Any], Any]:
-    """Register a GET route, and HEAD on the same endpoint (left out of the OpenAPI)."""
-
-    def register(endpoint: Any) -> Any:
-        router.add_api_route(path, endpoint, methods=["GET"], **options)
-        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
-        return endpoint
-
-    return register
