@@ -15,7 +15,7 @@ import time
 import uuid
 
 import orjson
-from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage as AsyncStorage
@@ -203,6 +203,3 @@ def install_middleware(app: FastAPI, security: ApiSecurity, *, access_log: bool 
         generator=lambda: uuid.uuid4().hex,
         validator=_valid_request_id,
     )
-
-
-__all__ = ["REQUEST_ID_HEADER", "correlation_id", "install_middleware"]
