@@ -14,7 +14,6 @@ import re
 import time
 import uuid
 
-import orjson
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from limits import RateLimitItem, parse
@@ -23,6 +22,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacex_etl.api.security import ApiSecurity
@@ -147,19 +147,12 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil((reset_at or time.time()) - time.time()))
-        body = orjson.dumps({"detail": f"rate limit exceeded: {self.item}, retry later"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
+        refusal = JSONResponse(
+            {"detail": f"rate limit exceeded: {self.item}, retry later"},
+            status_code=429,
+            headers={"Retry-After": str(retry_after)},
         )
-        await send({"type": "http.response.body", "body": body})
+        await refusal(scope, receive, send)
 
 
 def _async_storage(uri: str) -> AsyncStorage:
