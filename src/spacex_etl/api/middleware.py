@@ -56,10 +56,6 @@ _access_log = logging.getLogger("spacex_etl.access")
 _log = logging.getLogger(__name__)
 
 
-def _valid_request_id(value: str) -> bool:
-    return _REQUEST_ID.match(value) is not None
-
-
 class ResponseMiddleware:
     """Security headers on every response; then its status and duration go to the HTTP
     metrics and, when `access_log`, to one log line (the request id is added by the log
@@ -194,5 +190,5 @@ def install_middleware(app: FastAPI, security: ApiSecurity, *, access_log: bool 
         CorrelationIdMiddleware,
         header_name=REQUEST_ID_HEADER,
         generator=lambda: uuid.uuid4().hex,
-        validator=_valid_request_id,
+        validator=lambda request_id: _REQUEST_ID.match(request_id) is not None,
     )
