@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacex_etl.api.deps import get_engine
@@ -98,9 +99,9 @@ class ResponseCache:
             self._bytes -= dropped.size
 
 
-def data_version(request: Request) -> int | None:
+def data_version(state: State) -> int | None:
     """The committed data's version while the app follows the loads' NOTIFYs, else None."""
-    follower = request.app.state.url_counts
+    follower = state.url_counts
     return follower.version if follower is not None else None
 
 
@@ -161,7 +162,7 @@ async def json_with_etag(
     """`produce`'s JSON with ETag and Cache-Control; kept for the data version, by path and
     query string, for `AnswersFromMemory` to serve the next time."""
     cache: ResponseCache = request.app.state.response_cache
-    version = data_version(request)
+    version = data_version(request.app.state)
     key = (request.scope["path"], request.scope["query_string"])
     entry = cache.get(key, version) if version is not None else None
     if entry is None:
@@ -188,8 +189,7 @@ class AnswersFromMemory:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             state = scope["app"].state
-            follower = state.url_counts
-            version = follower.version if follower is not None else None
+            version = data_version(state)
             if version is not None:
                 cache: ResponseCache = state.response_cache
                 entry = cache.get((scope["path"], scope["query_string"]), version)

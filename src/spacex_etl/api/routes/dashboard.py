@@ -40,7 +40,7 @@ class _Aggregates:
 
 
 async def _aggregates(request: Request, conn: AsyncConnection) -> _Aggregates:
-    version = data_version(request)
+    version = data_version(request.app.state)
     held: tuple[int, _Aggregates] | None = getattr(request.app.state, "dashboard_aggregates", None)
     if version is not None and held is not None and held[0] == version:
         return held[1]
