@@ -121,15 +121,11 @@ def _accepts_gzip(accept_encoding: str | None) -> bool:
         name, _, params = coding.partition(";")
         if name.strip().lower() in ("gzip", "*"):
             quality = params.strip().lower().removeprefix("q=").strip()
-            return not quality or _positive(quality)
+            try:
+                return not quality or float(quality) > 0
+            except ValueError:
+                return False
     return False
-
-
-def _positive(quality: str) -> bool:
-    try:
-        return float(quality) > 0
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
