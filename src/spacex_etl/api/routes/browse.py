@@ -19,7 +19,6 @@ from spacex_etl.entities import Entity
 
 router = APIRouter(tags=["browse"], responses={**DATABASE_UNAVAILABLE, **NOT_MODIFIED})
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such record"}}
 _BAD_CURSOR: dict[int | str, dict[str, Any]] = {
     422: {"description": "A bad filter, or a cursor this listing did not issue"}
 }
@@ -109,7 +108,7 @@ def _detail(entity: Entity, kind: str, model: type[BaseModel]) -> None:
         name=f"get_{kind}",
         description=f"One {kind} with its URLs.",
         response_model=model,
-        responses=_NOT_FOUND,
+        responses={404: {"description": "No such record"}},
     )(detail)
 
 
