@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -51,11 +51,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         follower = asyncio.create_task(url_counts.run()) if url_counts is not None else None
         try:
-            if background is None:
+            async with background() if background is not None else nullcontext():
                 yield
-            else:
-                async with background():
-                    yield
         finally:
             if trigger is not None:
                 await trigger.aclose()

@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacex_etl.api.deps import get_engine
@@ -98,9 +99,9 @@ class ResponseCache:
             self._bytes -= dropped.size
 
 
-def data_version(request: Request) -> int | None:
+def data_version(state: State) -> int | None:
     """The committed data's version while the app follows the loads' NOTIFYs, else None."""
-    follower = request.app.state.url_counts
+    follower = state.url_counts
     return follower.version if follower is not None else None
 
 
@@ -120,15 +121,11 @@ def _accepts_gzip(accept_encoding: str | None) -> bool:
         name, _, params = coding.partition(";")
         if name.strip().lower() in ("gzip", "*"):
             quality = params.strip().lower().removeprefix("q=").strip()
-            return not quality or _positive(quality)
+            try:
+                return not quality or float(quality) > 0
+            except ValueError:
+                return False
     return False
-
-
-def _positive(quality: str) -> bool:
-    try:
-        return float(quality) > 0
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +158,7 @@ async def json_with_etag(
     """`produce`'s JSON with ETag and Cache-Control; kept for the data version, by path and
     query string, for `AnswersFromMemory` to serve the next time."""
     cache: ResponseCache = request.app.state.response_cache
-    version = data_version(request)
+    version = data_version(request.app.state)
     key = (request.scope["path"], request.scope["query_string"])
     entry = cache.get(key, version) if version is not None else None
     if entry is None:
@@ -188,8 +185,7 @@ class AnswersFromMemory:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             state = scope["app"].state
-            follower = state.url_counts
-            version = follower.version if follower is not None else None
+            version = data_version(state)
             if version is not None:
                 cache: ResponseCache = state.response_cache
                 entry = cache.get((scope["path"], scope["query_string"]), version)
@@ -215,14 +211,3 @@ class AnswersFromMemory:
         await send({"type": "http.response.start", "status": answer.status, "headers": raw})
         body = answer.body if scope["method"] == "GET" else b""
         await send({"type": "http.response.body", "body": body})
-
-
-def get_and_head(router: APIRouter, path: str, **options: Any) -> Callable[[Any], Any]:
-    """Register a GET route, and HEAD on the same endpoint (left out of the OpenAPI)."""
-
-    def register(endpoint: Any) -> Any:
-        router.add_api_route(path, endpoint, methods=["GET"], **options)
-        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
-        return endpoint
-
-    return register

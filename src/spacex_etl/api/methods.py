@@ -22,7 +22,7 @@ def _methods_by_path(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
     for template, operations in app.openapi()["paths"].items():
         methods = {method.upper() for method in operations}
         if "GET" in methods:
-            methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+            methods.add("HEAD")  # `HeadAsGet` answers HEAD wherever GET works
         table.append((compile_path(template)[0], methods))
     return table
 

@@ -14,8 +14,7 @@ import re
 import time
 import uuid
 
-import orjson
-from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage as AsyncStorage
@@ -23,6 +22,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacex_etl.api.security import ApiSecurity
@@ -54,10 +54,6 @@ _DASHBOARD_CSP = (
 
 _access_log = logging.getLogger("spacex_etl.access")
 _log = logging.getLogger(__name__)
-
-
-def _valid_request_id(value: str) -> bool:
-    return _REQUEST_ID.match(value) is not None
 
 
 class ResponseMiddleware:
@@ -147,19 +143,12 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry_after = max(1, math.ceil((reset_at or time.time()) - time.time()))
-        body = orjson.dumps({"detail": f"rate limit exceeded: {self.item}, retry later"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
+        refusal = JSONResponse(
+            {"detail": f"rate limit exceeded: {self.item}, retry later"},
+            status_code=429,
+            headers={"Retry-After": str(retry_after)},
         )
-        await send({"type": "http.response.body", "body": body})
+        await refusal(scope, receive, send)
 
 
 def _async_storage(uri: str) -> AsyncStorage:
@@ -201,8 +190,5 @@ def install_middleware(app: FastAPI, security: ApiSecurity, *, access_log: bool 
         CorrelationIdMiddleware,
         header_name=REQUEST_ID_HEADER,
         generator=lambda: uuid.uuid4().hex,
-        validator=_valid_request_id,
+        validator=lambda request_id: _REQUEST_ID.match(request_id) is not None,
     )
-
-
-__all__ = ["REQUEST_ID_HEADER", "correlation_id", "install_middleware"]

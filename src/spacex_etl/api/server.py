@@ -95,11 +95,6 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def hardened_protocol(limits: ServerLimits) -> type[HardenedHttpToolsProtocol]:
-    """The protocol class bound to `limits` (uvicorn instantiates it per connection)."""
-    return type("HardenedHttpTools", (HardenedHttpToolsProtocol,), {"limits": limits})
-
-
 def server_config(
     app: ASGIApp,
     *,
@@ -115,7 +110,8 @@ def server_config(
         host=host,
         port=port,
         loop="uvloop",
-        http=hardened_protocol(limits),
+        # uvicorn instantiates the protocol per connection: a subclass bound to `limits`.
+        http=type("HardenedHttpTools", (HardenedHttpToolsProtocol,), {"limits": limits}),
         # For h11 (not used here, but bounded alike should anyone switch).
         h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_keep_alive=limits.keep_alive_s,

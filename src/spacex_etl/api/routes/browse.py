@@ -14,12 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacex_etl import browse
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
-from spacex_etl.api.http_cache import NOT_MODIFIED, get_and_head, json_with_etag
+from spacex_etl.api.http_cache import NOT_MODIFIED, json_with_etag
 from spacex_etl.entities import Entity
 
 router = APIRouter(tags=["browse"], responses={**DATABASE_UNAVAILABLE, **NOT_MODIFIED})
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such record"}}
 _BAD_CURSOR: dict[int | str, dict[str, Any]] = {
     422: {"description": "A bad filter, or a cursor this listing did not issue"}
 }
@@ -44,7 +43,7 @@ def _after(
         raise HTTPException(status_code=422, detail=f"cursor: {error}") from error
 
 
-@get_and_head(router, "/launches", response_model=browse.Page[browse.Launch], responses=_BAD_CURSOR)
+@router.get("/launches", response_model=browse.Page[browse.Launch], responses=_BAD_CURSOR)
 async def list_launches(
     request: Request,
     year: Annotated[int | None, Query(ge=1900, le=2100, description="Launch year.")] = None,
@@ -83,8 +82,7 @@ def _id_listing(entity: Entity, model: type[BaseModel], summary: str) -> None:
 
         return await json_with_etag(request, produce)
 
-    get_and_head(
-        router,
+    router.get(
         f"/{entity}",
         name=f"list_{entity}",
         description=summary,
@@ -105,13 +103,12 @@ def _detail(entity: Entity, kind: str, model: type[BaseModel]) -> None:
 
         return await json_with_etag(request, produce)
 
-    get_and_head(
-        router,
+    router.get(
         f"/{entity}/{{record_id}}",
         name=f"get_{kind}",
         description=f"One {kind} with its URLs.",
         response_model=model,
-        responses=_NOT_FOUND,
+        responses={404: {"description": "No such record"}},
     )(detail)
 
 

@@ -20,7 +20,7 @@ from spacex_etl import runs
 from spacex_etl.api.charts import age_text, bars, timeline
 from spacex_etl.api.deps import get_engine
 from spacex_etl.api.errors import DATABASE_UNAVAILABLE
-from spacex_etl.api.http_cache import data_version, get_and_head
+from spacex_etl.api.http_cache import data_version
 from spacex_etl.browse.stats import YearStats, launches_by_year, recent_rejects, url_counts_by_field
 from spacex_etl.data_mart import read_url_counts
 
@@ -40,7 +40,7 @@ class _Aggregates:
 
 
 async def _aggregates(request: Request, conn: AsyncConnection) -> _Aggregates:
-    version = data_version(request)
+    version = data_version(request.app.state)
     held: tuple[int, _Aggregates] | None = getattr(request.app.state, "dashboard_aggregates", None)
     if version is not None and held is not None and held[0] == version:
         return held[1]
@@ -50,7 +50,7 @@ async def _aggregates(request: Request, conn: AsyncConnection) -> _Aggregates:
     return aggregates
 
 
-@get_and_head(router, "/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
 async def dashboard(request: Request) -> HTMLResponse:
     """The dashboard (HTML): URL counts, launches per year, last runs, freshness, rejects."""
     async with get_engine(request).connect() as conn:
