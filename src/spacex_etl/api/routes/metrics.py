@@ -1,3 +1,5 @@
+"""`GET /metrics`: the process's Prometheus metrics, for a scraper."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
