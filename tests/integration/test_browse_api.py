@@ -38,6 +38,27 @@ async def api(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def follower(database_url: str) -> AsyncIterator[UrlCountCache]:
+    """The data mart followed through NOTIFY, as the API process follows it."""
+    follower = UrlCountCache(driver_dsn(database_url), reconnect_delay_s=0.05)
+    task = asyncio.create_task(follower.run())
+    yield follower
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def memory_api(
+    engine: AsyncEngine, follower: UrlCountCache
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API keeping answers in memory until a load commits a change."""
+    app = create_app(engine, stale_after_s=180, url_counts=follower)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client
+
+
+@pytest.fixture
 async def loaded(engine: AsyncEngine, source: SpaceXClient) -> None:
     assert (await run_etl(engine, source, budget_s=30)).ok
 
@@ -215,6 +236,22 @@ async def test_etag_revalidates_with_304(api: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.usefixtures("loaded")
+async def test_if_none_match_on_several_lines_counts_every_line(
+    memory_api: httpx.AsyncClient, follower: UrlCountCache
+) -> None:
+    api = memory_api
+    await asyncio.wait_for(follower.wait_for(lambda c: c == REFERENCE_COUNTS), 20)
+    # Two query strings with one answer: the second is computed (not in memory yet), then its
+    # repeat is answered from memory; both read every If-None-Match line (RFC 9110 §5.3).
+    etag = (await api.get("/launches?year=2019&order=asc")).headers["etag"]
+    lines = [("If-None-Match", '"other"'), ("If-None-Match", etag)]
+    computed = await api.get("/launches?order=asc&year=2019", headers=lines)
+    from_memory = await api.get("/launches?order=asc&year=2019", headers=lines)
+
+    assert (computed.status_code, from_memory.status_code) == (304, 304)
+
+
+@pytest.mark.usefixtures("loaded")
 async def test_gzip_for_clients_that_accept_it(api: httpx.AsyncClient) -> None:
     plain = await api.get("/launches", headers={"Accept-Encoding": "identity"})
     zipped = await api.get("/launches", headers={"Accept-Encoding": "br, gzip;q=0.8"})
@@ -315,53 +352,47 @@ async def test_url_counts_per_field_add_up_to_the_data_mart(engine: AsyncEngine)
 
 
 async def test_answers_from_memory_move_with_each_committed_load(
-    engine: AsyncEngine, database_url: str, source: SpaceXClient, replay_state: ReplayState
+    engine: AsyncEngine,
+    memory_api: httpx.AsyncClient,
+    follower: UrlCountCache,
+    source: SpaceXClient,
+    replay_state: ReplayState,
 ) -> None:
-    follower = UrlCountCache(driver_dsn(database_url), reconnect_delay_s=0.05)
-    task = asyncio.create_task(follower.run())
-    app = create_app(engine, stale_after_s=180, url_counts=follower)
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
-            await run_etl(engine, source, budget_s=30)
-            await asyncio.wait_for(follower.wait_for(lambda c: c == REFERENCE_COUNTS), 20)
-            before = await api.get("/launches/1")
-            assert before.json()["urls"]["article_link"] is not None
-            # Served from memory: a change behind the API's back (no load, no NOTIFY) is unseen.
-            async with engine.begin() as conn:
-                await conn.execute(text("UPDATE launches SET details = 'x' WHERE id = '1'"))
-            assert (await api.get("/launches/1")).json() == before.json()
+    api = memory_api
+    await run_etl(engine, source, budget_s=30)
+    await asyncio.wait_for(follower.wait_for(lambda c: c == REFERENCE_COUNTS), 20)
+    before = await api.get("/launches/1")
+    assert before.json()["urls"]["article_link"] is not None
+    # Served from memory: a change behind the API's back (no load, no NOTIFY) is unseen.
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE launches SET details = 'x' WHERE id = '1'"))
+    assert (await api.get("/launches/1")).json() == before.json()
 
-            changed = copy.deepcopy(RECORDED)
-            changed[0]["links"]["article_link"] = None
-            replay_state.set_data("launches", changed)
-            await run_etl(engine, source, budget_s=30)
-            expected = {**REFERENCE_COUNTS, "launches": REFERENCE_COUNTS["launches"] - 1}
-            await asyncio.wait_for(follower.wait_for(lambda c: c == expected), 20)
+    changed = copy.deepcopy(RECORDED)
+    changed[0]["links"]["article_link"] = None
+    replay_state.set_data("launches", changed)
+    await run_etl(engine, source, budget_s=30)
+    expected = {**REFERENCE_COUNTS, "launches": REFERENCE_COUNTS["launches"] - 1}
+    await asyncio.wait_for(follower.wait_for(lambda c: c == expected), 20)
 
-            after = await api.get("/launches/1", headers={"If-None-Match": before.headers["etag"]})
-            assert after.status_code == 200
-            assert after.json()["urls"]["article_link"] is None
+    after = await api.get("/launches/1", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.json()["urls"]["article_link"] is None
 
-            # Hits are answered before FastAPI parses the request: the same headers and body.
-            again = await api.get("/launches/1")
-            assert again.json() == after.json()
-            assert again.headers["etag"] == after.headers["etag"]
-            for name in ("content-type", "content-length", "cache-control", "vary"):
-                assert again.headers[name] == after.headers[name], name
-            revalidated = await api.get(
-                "/launches/1", headers={"If-None-Match": after.headers["etag"]}
-            )
-            assert (revalidated.status_code, revalidated.content) == (304, b"")
-            listed = [await api.get("/launches", params={"year": 2017}) for _ in range(2)]
-            assert [r.headers["content-encoding"] for r in listed] == ["gzip", "gzip"]
-            assert listed[1].json() == listed[0].json()
-            head = await api.head("/launches/1")
-            assert (head.status_code, head.content) == (200, b"")
-            assert head.headers["content-length"] == again.headers["content-length"]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    # Hits are answered before FastAPI parses the request: the same headers and body.
+    again = await api.get("/launches/1")
+    assert again.json() == after.json()
+    assert again.headers["etag"] == after.headers["etag"]
+    for name in ("content-type", "content-length", "cache-control", "vary"):
+        assert again.headers[name] == after.headers[name], name
+    revalidated = await api.get("/launches/1", headers={"If-None-Match": after.headers["etag"]})
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
+    listed = [await api.get("/launches", params={"year": 2017}) for _ in range(2)]
+    assert [r.headers["content-encoding"] for r in listed] == ["gzip", "gzip"]
+    assert listed[1].json() == listed[0].json()
+    head = await api.head("/launches/1")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == again.headers["content-length"]
 
 
 @pytest.mark.usefixtures("loaded")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,8 +135,16 @@ class _Answer:
     body: bytes
 
 
-def _answer(entry: CachedBody, if_none_match: str | None, accept_encoding: str | None) -> _Answer:
-    """What to send for `entry`: 304 if the client holds it, else the body, gzipped if welcome."""
+def _field(raw: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """A request header's value: its field lines joined with commas (RFC 9110 §5.3)."""
+    values = [value for key, value in raw if key == name]
+    return b", ".join(values).decode("latin-1") if values else None
+
+
+def _answer(entry: CachedBody, raw: Iterable[tuple[bytes, bytes]]) -> _Answer:
+    """What to send for `entry` given the request's headers: 304 if the client holds it, else
+    the body, gzipped if welcome."""
+    if_none_match, accept_encoding = _field(raw, b"if-none-match"), _field(raw, b"accept-encoding")
     zipped = entry.gzipped is not None and _accepts_gzip(accept_encoding)
     headers = {
         "etag": entry.gzip_etag if zipped else entry.etag,
@@ -167,8 +175,7 @@ async def json_with_etag(
         entry = CachedBody.of(body)
         if version is not None:
             cache.put(key, version, entry)
-    headers = request.headers
-    answer = _answer(entry, headers.get("if-none-match"), headers.get("accept-encoding"))
+    answer = _answer(entry, request.scope["headers"])
     return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
 
@@ -196,15 +203,7 @@ class AnswersFromMemory:
 
     @staticmethod
     async def _send(entry: CachedBody, scope: Scope, send: Send) -> None:
-        requested: dict[bytes, list[bytes]] = {}
-        for name, value in scope["headers"]:
-            requested.setdefault(name, []).append(value)
-
-        def header(name: bytes) -> str | None:
-            values = requested.get(name)
-            return b", ".join(values).decode("latin-1") if values else None
-
-        answer = _answer(entry, header(b"if-none-match"), header(b"accept-encoding"))
+        answer = _answer(entry, scope["headers"])
         raw = [(name.encode(), value.encode()) for name, value in answer.headers.items()]
         if answer.status == 200:
             raw.append((b"content-length", str(len(answer.body)).encode()))
