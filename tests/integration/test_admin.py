@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,28 +75,33 @@ async def _finished(api: httpx.AsyncClient, run_id: int, timeout_s: float = 30) 
     raise AssertionError(f"run {run_id} still running after {timeout_s}s")
 
 
+# Headers are built when the test runs, not at collection: a token made at collection can have
+# expired by then (its lifetime is 5 minutes; a parallel run reaches a test later).
 @pytest.mark.parametrize(
     ("headers", "reason"),
     [
-        ({}, "missing bearer token"),
-        ({"Authorization": "Basic b3BzOnB3"}, "missing bearer token"),
-        (_bearer("not-a-jwt"), "malformed token"),
-        (_bearer(jwt.encode(_claims(exp=datetime.now(UTC) - timedelta(minutes=5)), SECRET)),
+        (lambda: {}, "missing bearer token"),
+        (lambda: {"Authorization": "Basic b3BzOnB3"}, "missing bearer token"),
+        (lambda: _bearer("not-a-jwt"), "malformed token"),
+        (lambda: _bearer(jwt.encode(_claims(exp=datetime.now(UTC) - timedelta(minutes=5)), SECRET)),
          "token expired"),
-        (_bearer(jwt.encode(_claims(), "x" * 40)), "bad token signature"),
-        (_bearer(jwt.encode(_claims(aud="someone-else"), SECRET)), "another audience"),
-        (_bearer(jwt.encode(_claims(iss="someone-else"), SECRET)), "another issuer"),
-        (_bearer(jwt.encode({k: v for k, v in _claims().items() if k != "exp"}, SECRET)),
+        (lambda: _bearer(jwt.encode(_claims(), "x" * 40)), "bad token signature"),
+        (lambda: _bearer(jwt.encode(_claims(aud="someone-else"), SECRET)), "another audience"),
+        (lambda: _bearer(jwt.encode(_claims(iss="someone-else"), SECRET)), "another issuer"),
+        (lambda: _bearer(jwt.encode({k: v for k, v in _claims().items() if k != "exp"}, SECRET)),
          "required claim"),
-        (_bearer(jwt.encode(_claims(), SECRET, algorithm="HS512")), "algorithm"),
+        (lambda: _bearer(jwt.encode(_claims(), SECRET, algorithm="HS512")), "algorithm"),
     ],
     ids=["missing", "not-bearer", "malformed", "expired", "wrong-signature", "wrong-audience",
          "wrong-issuer", "no-expiry", "other-algorithm"],
 )  # fmt: skip
 async def test_bad_tokens_get_401_with_the_reason(
-    admin_api: httpx.AsyncClient, engine: AsyncEngine, headers: dict[str, str], reason: str
+    admin_api: httpx.AsyncClient,
+    engine: AsyncEngine,
+    headers: Callable[[], dict[str, str]],
+    reason: str,
 ) -> None:
-    response = await admin_api.post("/etl/runs", headers=headers)
+    response = await admin_api.post("/etl/runs", headers=headers())
 
     assert response.status_code == 401
     assert reason in response.json()["detail"]
