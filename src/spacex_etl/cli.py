@@ -108,7 +108,7 @@ def _checked(settings: Settings, url: str, need_schema: bool, must_reach: bool) 
     database = Database(url, statement_timeout_s=settings.statement_timeout_s)
     if asyncio.run(check_database(database, need_schema=need_schema)):
         return database
-    where = database.url.render_as_string(hide_password=True)
+    where = database.where
     if must_reach:
         raise FatalError(
             f"DATABASE_URL: no database server answers at {where}: is it running?",

@@ -106,7 +106,14 @@ def test_an_outdated_schema_fails_at_once(database_url: str) -> None:
 def test_one_shot_commands_on_an_unreachable_database_exit_69() -> None:
     env = _env(DATABASE_URL=UNREACHABLE_DB)
     for command in ("etl", "migrate", "runs"):
-        _fails(command, env, UNAVAILABLE, "DATABASE_URL", "127.0.0.1:9", "is it running?")
+        _fails(
+            command,
+            env,
+            UNAVAILABLE,
+            "DATABASE_URL",
+            "at postgres@127.0.0.1:9/spacex:",
+            "is it running?",
+        )
 
 
 @pytest.mark.parametrize("command", ["api", "run"])

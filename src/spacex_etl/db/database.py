@@ -64,8 +64,10 @@ class Database:
 
     @property
     def where(self) -> str:
-        """user@host/database, for messages (never the password)."""
-        return f"{self.url.username}@{self.url.host or 'local socket'}/{self.url.database}"
+        """user@host:port/database, for messages (never the password, nor the driver's name)."""
+        host = self.url.host or "local socket"
+        port = f":{self.url.port}" if self.url.port else ""
+        return f"{self.url.username}@{host}{port}/{self.url.database}"
 
     async def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to `revision`, in one transaction."""
