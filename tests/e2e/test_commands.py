@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import queue
 import signal
-import socket
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +21,8 @@ from spacex_etl.db.embedded import server_processes
 from spacex_etl.db.url import driver_dsn
 from spacex_etl.replay import ReplayServer
 from spacex_etl.replay.dataset import load_recorded
+from tests.e2e.support import CLI, UNREACHABLE, Service, cli_env, cli_service
+from tests.local_servers import free_port
 from tests.support import (
     ADVISORY_LOCKS_HERE,
     LAUNCH_YEAR_2023,
@@ -33,94 +30,13 @@ from tests.support import (
     REFERENCE_COUNTS,
 )
 
-CLI = [sys.executable, "-m", "spacex_etl"]
-UNREACHABLE = "http://127.0.0.1:9/"  # discard port: nothing listens there
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _env(**overrides: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    for key, value in overrides.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
-
-
-class Service:
-    """A running `spacex-etl` process whose log lines can be awaited."""
-
-    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}"
-        self._lines: queue.Queue[str] = queue.Queue()
-        self.log: list[str] = []
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
-
-    def _pump(self) -> None:
-        assert self.process.stderr is not None
-        # Closed here at end of file: the pipe never outlives the process unclosed.
-        with self.process.stderr as stream:
-            for line in stream:
-                self._lines.put(line)
-
-    def wait_for_log(self, text: str, timeout: float = 90) -> str:
-        """Block until a log line contains `text` (the process tells us; no polling)."""
-        while True:
-            try:
-                line = self._lines.get(timeout=timeout)
-            except queue.Empty:
-                log = "".join(self.log)
-                raise AssertionError(f"no log line with {text!r}; log:\n{log}") from None
-            self.log.append(line)
-            if text in line:
-                return line
-
-    def whole_log(self) -> str:
-        """Everything the process wrote to stderr; call once it has exited."""
-        self._pump_thread.join(timeout=10)
-        while not self._lines.empty():
-            self.log.append(self._lines.get())
-        return "".join(self.log)
-
-
-@contextmanager
-def _service(command: str, env: dict[str, str]) -> Iterator[Service]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [*CLI, command],
-        env={**env, "API_PORT": str(port), "ETL_INTERVAL_SECONDS": "3600"},
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    service = Service(process, port)
-    try:
-        yield service
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-
 
 def test_run_on_embedded_postgres_serves_the_reference_counts(
     replay: ReplayServer, tmp_path: Path
 ) -> None:
     pgdata = tmp_path / "pgdata"
-    env = _env(SPACEX_API_URL=replay.url, EMBEDDED_PG_DIR=str(pgdata))
-    with _service("run", env) as service:
+    env = cli_env(SPACEX_API_URL=replay.url, EMBEDDED_PG_DIR=str(pgdata))
+    with cli_service("run", env) as service:
         assert replay.url in service.wait_for_log("source:")
         service.wait_for_log("run 1 success")
         response = httpx.get(f"{service.url}/data_mart/object_url_count", timeout=10)
@@ -137,7 +53,7 @@ def test_run_on_embedded_postgres_serves_the_reference_counts(
     assert server_processes(pgdata) == []  # the embedded server stopped with its process
 
     # The data folder persists: a restart finds the data already loaded.
-    with _service("run", env) as service:
+    with cli_service("run", env) as service:
         line = service.wait_for_log("run 2 success")
         assert "launches: 0 new, 0 changed, 107 unchanged, 0 deleted, 0 rejected" in line
         service.process.send_signal(signal.SIGINT)  # Ctrl-C
@@ -148,8 +64,8 @@ def test_run_on_embedded_postgres_serves_the_reference_counts(
 def test_service_stays_up_when_the_source_is_unreachable(
     tmp_path: Path,
 ) -> None:
-    env = _env(SPACEX_API_URL=UNREACHABLE, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
-    with _service("run", env) as service:
+    env = cli_env(SPACEX_API_URL=UNREACHABLE, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
+    with cli_service("run", env) as service:
         service.wait_for_log("run 1 failed")
         assert "spacex-etl replay" in service.wait_for_log("did not answer")
         assert httpx.get(f"{service.url}/health", timeout=10).json() == {"status": "ok"}
@@ -163,7 +79,7 @@ def test_service_stays_up_when_the_source_is_unreachable(
 
 
 def test_migrate_then_etl_on_a_given_database(replay: ReplayServer, database_url: str) -> None:
-    env = _env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url)
+    env = cli_env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url)
 
     migrate = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True)
     assert migrate.returncode == 0, migrate.stderr
@@ -185,7 +101,7 @@ def test_migrate_then_etl_on_a_given_database(replay: ReplayServer, database_url
 
 
 def test_recount_repairs_a_drifted_data_mart(replay: ReplayServer, database_url: str) -> None:
-    env = _env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url)
+    env = cli_env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url)
     assert subprocess.run([*CLI, "etl"], env=env, capture_output=True).returncode == 0
     _rows(database_url, "UPDATE object_url_count SET url_count = 1 WHERE entity = 'launches'")
 
@@ -203,7 +119,7 @@ def test_recount_repairs_a_drifted_data_mart(replay: ReplayServer, database_url:
 def test_etl_on_an_unmigrated_database_says_what_to_do(
     empty_database_url: str, replay: ReplayServer
 ) -> None:
-    env = _env(DATABASE_URL=empty_database_url, SPACEX_API_URL=replay.url)
+    env = cli_env(DATABASE_URL=empty_database_url, SPACEX_API_URL=replay.url)
     result = subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True)
     assert result.returncode == 65
     assert "spacex-etl migrate" in result.stderr
@@ -214,8 +130,8 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
     replay: ReplayServer, database_url: str, engine: AsyncEngine
 ) -> None:
     replay.state.add_fault({"kind": "latency", "seconds": 60, "entity": "launches", "after": 1})
-    env = _env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url, PAGE_SIZE="25")
-    with _service("scheduler", env) as service:
+    env = cli_env(DATABASE_URL=database_url, SPACEX_API_URL=replay.url, PAGE_SIZE="25")
+    with cli_service("scheduler", env) as service:
         # Page 2 of launches is in flight: page 1 sits in the open loading transaction.
         assert await asyncio.to_thread(replay.state.wait_for_requests, "launches", 2, 60)
         service.process.send_signal(signal.SIGTERM)
@@ -239,10 +155,10 @@ async def test_sigterm_mid_run_rolls_back_records_interrupted_and_releases_the_l
 @contextmanager
 def _replay_process(*options: str) -> Iterator[str]:
     """`spacex-etl replay` as a user starts it; yields its URL once it accepts connections."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*CLI, "replay", "--port", str(port), *options],
-        env=_env(),
+        env=cli_env(),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -277,7 +193,7 @@ def test_replayed_live_api_then_migrate_and_etl_gives_the_live_reference_counts(
 ) -> None:
     # The real profile, 3 s `upcoming` wait included: what a user sees against the default URL.
     with _replay_process("--profile", "live", "--revision", revision) as url:
-        env = _env(DATABASE_URL=database_url, SPACEX_API_URL=url)
+        env = cli_env(DATABASE_URL=database_url, SPACEX_API_URL=url)
         migrate = subprocess.run([*CLI, "migrate"], env=env, capture_output=True, text=True)
         assert migrate.returncode == 0, migrate.stderr
         first = _etl(env)

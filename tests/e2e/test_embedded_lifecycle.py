@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from spacex_etl.db.embedded import EmbeddedPostgres, server_processes
-from tests.e2e.test_commands import CLI, UNREACHABLE, _env, _service
+from tests.e2e.support import CLI, UNREACHABLE, cli_env, cli_service
 
 
 def _until(condition: object, timeout: float = 30) -> bool:
@@ -62,8 +62,8 @@ def test_start_and_stop_leave_no_process_user_or_permission_change(tmp_path: Pat
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
 def test_a_killed_service_takes_its_server_with_it(tmp_path: Path) -> None:
     pgdata = tmp_path / "pgdata"
-    env = _env(SPACEX_API_URL=UNREACHABLE, EMBEDDED_PG_DIR=str(pgdata))
-    with _service("run", env) as service:
+    env = cli_env(SPACEX_API_URL=UNREACHABLE, EMBEDDED_PG_DIR=str(pgdata))
+    with cli_service("run", env) as service:
         service.wait_for_log("Application startup complete")
         assert len(server_processes(pgdata)) == 1
         service.process.send_signal(signal.SIGKILL)  # no cleanup code runs
@@ -81,7 +81,7 @@ def test_a_stale_server_whose_owner_is_gone_is_stopped_and_replaced(tmp_path: Pa
     try:
         result = subprocess.run(
             [*CLI, "migrate"],
-            env=_env(EMBEDDED_PG_DIR=str(pgdata)),
+            env=cli_env(EMBEDDED_PG_DIR=str(pgdata)),
             capture_output=True,
             text=True,
             check=False,
@@ -99,7 +99,7 @@ def test_a_fatal_problem_after_the_start_still_stops_the_server(tmp_path: Path) 
     # The scheduler needs a schema: it exits 65 after starting and stopping the server.
     result = subprocess.run(
         [*CLI, "scheduler"],
-        env=_env(EMBEDDED_PG_DIR=str(pgdata), SPACEX_API_URL=UNREACHABLE, LOG_LEVEL="INFO"),
+        env=cli_env(EMBEDDED_PG_DIR=str(pgdata), SPACEX_API_URL=UNREACHABLE, LOG_LEVEL="INFO"),
         capture_output=True,
         text=True,
         timeout=60,

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from spacex_etl.db.embedded import EmbeddedPostgres
 from spacex_etl.db.url import driver_dsn
-from tests.e2e.test_commands import CLI, _env, _service
+from tests.e2e.support import CLI, cli_env, cli_service
 
 UNREACHABLE_DB = "postgresql://postgres@127.0.0.1:9/spacex"  # discard port: nothing listens
 
@@ -53,14 +53,14 @@ def _fails(command: str, env: dict[str, str], code: int, *mentions: str) -> str:
 def test_a_bad_setting_is_one_line_naming_it(
     variable: str, value: str, mentions: tuple[str, ...], tmp_path: Path
 ) -> None:
-    env = _env(**{variable: value}, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
+    env = cli_env(**{variable: value}, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
     line = _fails("etl", env, CONFIG, f"{variable}=", *mentions)
     assert "secret" not in line
     assert not (tmp_path / "pgdata").exists()  # nothing started
 
 
 def test_debug_log_level_adds_the_traceback() -> None:
-    env = _env(ETL_INTERVAL_SECONDS="abc", LOG_LEVEL="DEBUG")
+    env = cli_env(ETL_INTERVAL_SECONDS="abc", LOG_LEVEL="DEBUG")
     result = subprocess.run([*CLI, "etl"], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == CONFIG
     assert "Traceback" in result.stderr
@@ -72,20 +72,20 @@ def test_a_busy_port_fails_at_once(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = _env(API_PORT=str(port), EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
+        env = cli_env(API_PORT=str(port), EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
         _fails("run", env, CONFIG, f"API_PORT={port}", "already in use", "example: API_PORT=")
     assert not (tmp_path / "pgdata").exists()  # checked before the database starts
 
 
 def test_an_unknown_database_user_fails_at_once(database_url: str) -> None:
     wrong = make_url(database_url).set(username="nosuchrole")
-    env = _env(DATABASE_URL=wrong.render_as_string(hide_password=False))
+    env = cli_env(DATABASE_URL=wrong.render_as_string(hide_password=False))
     _fails("api", env, CONFIG, "DATABASE_URL", "nosuchrole", "check the user and password")
 
 
 def test_a_missing_database_fails_at_once(database_url: str) -> None:
     missing = make_url(database_url).set(database="no_such_database")
-    env = _env(DATABASE_URL=missing.render_as_string(hide_password=False))
+    env = cli_env(DATABASE_URL=missing.render_as_string(hide_password=False))
     _fails("run", env, CONFIG, "DATABASE_URL", '"no_such_database" does not exist', "createdb")
 
 
@@ -98,13 +98,13 @@ def test_an_outdated_schema_fails_at_once(database_url: str) -> None:
             await conn.close()
 
     asyncio.run(downgrade_marker())
-    env = _env(DATABASE_URL=database_url)
+    env = cli_env(DATABASE_URL=database_url)
     for command in ("api", "scheduler", "etl", "runs"):
         _fails(command, env, SCHEMA, "schema revision 0000", "spacex-etl migrate")
 
 
 def test_one_shot_commands_on_an_unreachable_database_exit_69() -> None:
-    env = _env(DATABASE_URL=UNREACHABLE_DB)
+    env = cli_env(DATABASE_URL=UNREACHABLE_DB)
     for command in ("etl", "migrate", "runs"):
         _fails(
             command,
@@ -118,7 +118,7 @@ def test_one_shot_commands_on_an_unreachable_database_exit_69() -> None:
 
 @pytest.mark.parametrize("command", ["api", "run"])
 def test_the_api_stays_up_while_the_database_is_unreachable(command: str) -> None:
-    with _service(command, _env(DATABASE_URL=UNREACHABLE_DB)) as service:
+    with cli_service(command, cli_env(DATABASE_URL=UNREACHABLE_DB)) as service:
         service.wait_for_log("retrying until it answers")
         service.wait_for_log("Application startup complete")
         assert httpx.get(f"{service.url}/health", timeout=10).status_code == 200
@@ -135,7 +135,7 @@ def test_an_unusable_embedded_folder_is_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "pgdata"
     folder.mkdir()
     (folder / "notes.txt").write_text("not a database")
-    _fails("migrate", _env(EMBEDDED_PG_DIR=str(folder)), CONFIG, "EMBEDDED_PG_DIR=", "not empty")
+    _fails("migrate", cli_env(EMBEDDED_PG_DIR=str(folder)), CONFIG, "EMBEDDED_PG_DIR=", "not empty")
 
 
 def test_replay_on_a_busy_port_is_one_line() -> None:
@@ -145,7 +145,7 @@ def test_replay_on_a_busy_port_is_one_line() -> None:
         port = busy.getsockname()[1]
         result = subprocess.run(
             [*CLI, "replay", "--port", str(port)],
-            env=_env(),
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=60,
@@ -161,7 +161,7 @@ def test_replay_on_a_busy_port_is_one_line() -> None:
 def test_a_bad_value_in_dot_env_is_one_line_too(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("HTTP_RETRY_ATTEMPTS=lots\n")
     result = subprocess.run(
-        [*CLI, "etl"], env=_env(), cwd=tmp_path, capture_output=True, text=True, check=False
+        [*CLI, "etl"], env=cli_env(), cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert result.returncode == CONFIG
     assert result.stderr.strip().splitlines() == [
@@ -188,9 +188,9 @@ def test_a_wrong_password_fails_at_once(tmp_path: Path) -> None:
         server.stop()
         server.start()
         wrong = make_url(url).set(password="wrong").render_as_string(hide_password=False)
-        line = _fails("run", _env(DATABASE_URL=wrong), CONFIG, "DATABASE_URL", "password")
+        line = _fails("run", cli_env(DATABASE_URL=wrong), CONFIG, "DATABASE_URL", "password")
         assert "wrong" not in line
         right = make_url(url).set(password="right").render_as_string(hide_password=False)
-        assert subprocess.run([*CLI, "migrate"], env=_env(DATABASE_URL=right)).returncode == 0
+        assert subprocess.run([*CLI, "migrate"], env=cli_env(DATABASE_URL=right)).returncode == 0
     finally:
         server.stop()

@@ -8,85 +8,26 @@ it came through X-Forwarded-For from the trusted proxy, not from the TCP peer (1
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import queue
 import re
-import shutil
 import subprocess
-import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from spacex_etl.db.url import with_database
+from tests.e2e.support import CLI, NGINX, Lines, nginx_edge
 from tests.local_servers import free_port, running
 from tests.support import admin
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy/nginx/templates/default.conf.template"
 CLIENT_ADDRESS = "127.0.0.2"  # any 127/8 address reaches the loopback interface on Linux
-NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx", "/sbin/nginx") if os.access(p, os.X_OK)), None
-)
 
 pytestmark = pytest.mark.skipif(
     NGINX is None, reason="nginx binary absent (.ci/run installs Debian's nginx package)"
 )
-
-
-def render(template: str, values: dict[str, str]) -> str:
-    """What the nginx image's envsubst does: ${NAME} for the names given, nothing else."""
-    rendered = template
-    for name, value in values.items():
-        rendered = rendered.replace("${" + name + "}", value)
-    leftover = re.findall(r"\$\{[A-Z_]+\}", rendered)
-    assert not leftover, f"template variables not set: {leftover}"
-    return rendered
-
-
-class _Lines:
-    """A process's output lines, collected by a thread, awaitable with a deadline."""
-
-    def __init__(self, stream: Any) -> None:
-        self._queue: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: Any) -> None:
-        with stream:  # closed at end of file, never left to the garbage collector
-            for line in stream:
-                self._queue.put(line)
-
-    def json_with(self, timeout_s: float = 10, **fields: Any) -> dict[str, Any]:
-        """The first JSON line whose fields include `fields`."""
-        deadline = time.monotonic() + timeout_s
-        for line in self.seen:
-            if (found := _matching(line, fields)) is not None:
-                return found
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if (found := _matching(line, fields)) is not None:
-                return found
-        raise AssertionError(f"no log line with {fields} in {timeout_s}s; last: {self.seen[-5:]}")
-
-
-def _matching(line: str, fields: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    ok = isinstance(record, dict) and all(record.get(k) == v for k, v in fields.items())
-    return record if ok else None
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +40,7 @@ def edge_database(pg_admin_url: str, template_database: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def api_process(edge_database: str) -> Iterator[tuple[int, _Lines]]:
+def api_process(edge_database: str) -> Iterator[tuple[int, Lines]]:
     port = free_port()
     env = {
         **os.environ,
@@ -110,55 +51,24 @@ def api_process(edge_database: str) -> Iterator[tuple[int, _Lines]]:
         "TRUSTED_PROXIES": "127.0.0.1",
         "SPACEX_API_URL": "http://127.0.0.1:9/",
     }
-    command = [sys.executable, "-m", "spacex_etl", "api"]
+    command = [*CLI, "api"]
     popen: dict[str, Any] = {"stderr": subprocess.PIPE, "stdout": subprocess.DEVNULL, "text": True}
     with running(command, port, timeout_s=90, env=env, **popen) as process:
-        yield port, _Lines(process.stderr)
+        yield port, Lines(process.stderr)
 
 
 @pytest.fixture(scope="module")
-def edge(
-    api_process: tuple[int, _Lines], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    assert NGINX is not None
+def edge(api_process: tuple[int, Lines], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     api_port, _ = api_process
     port = free_port()
-    prefix = tmp_path_factory.mktemp("nginx")
-    prefix.chmod(0o755)
-    for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (prefix / temp).mkdir(mode=0o777)
-        (prefix / temp).chmod(0o777)  # workers may run as nobody when the test runs as root
-    site = render(
-        TEMPLATE.read_text(),
-        {
-            "NGINX_LISTEN_PORT": f"127.0.0.1:{port}",
-            "API_UPSTREAM": f"127.0.0.1:{api_port}",
-            "NGINX_RATE_LIMIT": "2r/s",
-            "NGINX_RATE_BURST": "4",
-        },
-    )
-    (prefix / "site.conf").write_text(site)
-    (prefix / "nginx.conf").write_text(
-        f"""daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include {prefix}/site.conf;
-}}
-"""
-    )
-    command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
-    check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stderr
-    with running(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-        yield f"http://127.0.0.1:{port}"
+    values = {
+        "NGINX_LISTEN_PORT": f"127.0.0.1:{port}",
+        "API_UPSTREAM": f"127.0.0.1:{api_port}",
+        "NGINX_RATE_LIMIT": "2r/s",
+        "NGINX_RATE_BURST": "4",
+    }
+    with nginx_edge(tmp_path_factory.mktemp("nginx"), values, port) as url:
+        yield url
 
 
 def _client(address: str = CLIENT_ADDRESS) -> httpx.Client:
@@ -166,7 +76,7 @@ def _client(address: str = CLIENT_ADDRESS) -> httpx.Client:
 
 
 def test_request_id_and_forwarded_client_reach_the_app(
-    edge: str, api_process: tuple[int, _Lines]
+    edge: str, api_process: tuple[int, Lines]
 ) -> None:
     _, app_log = api_process
     given = f"edge-{uuid.uuid4().hex}"
@@ -185,7 +95,7 @@ def test_request_id_and_forwarded_client_reach_the_app(
     assert generated.headers["server"] == "nginx"  # server_tokens off: no version number
 
 
-def test_forwarded_headers_from_anyone_else_are_ignored(api_process: tuple[int, _Lines]) -> None:
+def test_forwarded_headers_from_anyone_else_are_ignored(api_process: tuple[int, Lines]) -> None:
     api_port, app_log = api_process
     request_id = f"direct-{uuid.uuid4().hex}"
     with _client() as client:  # straight to the app from 127.0.0.2, claiming another address

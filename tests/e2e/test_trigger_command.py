@@ -9,7 +9,7 @@ import time
 import httpx
 
 from spacex_etl.replay import ReplayServer
-from tests.e2e.test_commands import _env
+from tests.e2e.support import cli_env
 from tests.local_servers import free_port, running
 
 CLI = [sys.executable, "-m", "spacex_etl"]
@@ -20,7 +20,7 @@ def test_a_token_from_the_cli_starts_a_run_on_the_api_process(
     replay: ReplayServer, database_url: str
 ) -> None:
     port = free_port()
-    env = _env(
+    env = cli_env(
         DATABASE_URL=database_url,
         SPACEX_API_URL=replay.url,
         JWT_SECRET=SECRET,
