@@ -1,7 +1,7 @@
 """The live server's resolvers: r/SpaceX v4 records remapped to the old schema, quirks included.
 
 What `https://spacex-production.up.railway.app/` serves (apollographql/spacex, read field by field
-in ../shared/LIVE-API.md): 24-hex ids, a launch's `mission_id` holding its own id, no missions,
+in docs/live-api.md): 24-hex ids, a launch's `mission_id` holding its own id, no missions,
 `launch_success`, `launch_site`, `is_tentative`, `tentative_max_precision` and the mission patches
 always null; `sort` and `order` ignored. The 2023 revision (`Datasets.revision`) adds the
 paging that answered `slice(offset, limit)` and a field error on every launch's `launch_year`.
