@@ -82,7 +82,7 @@ run_check "uv.lock is up to date with pyproject.toml" \
   uv lock --check --quiet
 
 # A real build where a Docker daemon answers (for this machine's platform; the lock's wheels for
-# amd64 and arm64 are checked by tests/unit/test_lock_wheels.py).
+# amd64 and arm64 are checked by tests/policy/test_lock_wheels.py).
 if docker info >/dev/null 2>&1; then
   run_check "docker build -f ${DOCKERFILE} (this platform)" \
     docker build --quiet -f "${DOCKERFILE}" -t spacex-etl:check .

@@ -123,7 +123,8 @@ launches = Table(
     Column("site_id", Text),
     Column("site_name", Text),
     Column("site_name_long", Text),
-    Column("rocket_id", Text),
+    # A link kept without a foreign key: a launch may name a rocket not (yet) loaded.
+    Column("rocket_id", Text, info={"refers_to": "rockets.id"}),
     Column("rocket_name", Text),
     Column("rocket_type", Text),
     Column("article_link", Text),
@@ -156,7 +157,7 @@ launch_missions = Table(
     metadata,
     Column("launch_id", Text, ForeignKey("launches.id", ondelete="CASCADE"), nullable=False),
     # No foreign key to missions: launches name missions the missions list may not (yet) hold.
-    Column("mission_id", Text, nullable=False),
+    Column("mission_id", Text, nullable=False, info={"refers_to": "missions.id"}),
     PrimaryKeyConstraint("launch_id", "mission_id"),
     Index(None, "mission_id"),
 )
