@@ -98,6 +98,18 @@ async def test_every_url_in_the_dashboard_is_a_path_and_each_one_answers(
         assert response.status_code == 200, url
 
 
+@pytest.mark.parametrize("docs", ["/docs", "/redoc"])
+async def test_the_api_docs_link_by_path_too(api: httpx.AsyncClient, docs: str) -> None:
+    page = await api.get(docs, headers=PROXIED)
+
+    links = _links(page.text)
+    assert links
+    assert [url for url in links if not _is_path(url)] == []
+    assert "internal-host" not in page.text
+    for url in links:
+        assert (await api.get(url, headers=PROXIED)).status_code == 200, url
+
+
 async def test_trailing_slash_redirect_is_a_path_that_keeps_the_query(
     api: httpx.AsyncClient,
 ) -> None:
