@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacex_etl import runs
 from spacex_etl.api.charts import age_text, bars, timeline
 from spacex_etl.api.deps import get_engine
-from spacex_etl.api.errors import DATABASE_UNAVAILABLE
 from spacex_etl.api.http_cache import data_version
 from spacex_etl.browse.stats import YearStats, launches_by_year, recent_rejects, url_counts_by_field
 from spacex_etl.data_mart import read_url_counts
@@ -37,7 +36,16 @@ REJECTS_SHOWN = 10
 
 _templates = Jinja2Templates(directory=str(files("spacex_etl.api") / "templates"))
 _log = logging.getLogger(__name__)
-router = APIRouter(tags=["dashboard"], responses=DATABASE_UNAVAILABLE)
+router = APIRouter(
+    tags=["dashboard"],
+    responses={
+        503: {
+            "description": "The database is unreachable: a page that says so and reloads itself "
+            f"every {DOWN_REFRESH_S} s (also in Retry-After).",
+            "content": {"text/html": {}},
+        }
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
