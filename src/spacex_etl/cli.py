@@ -89,16 +89,19 @@ def _command(*, service: bool = False) -> Iterator[Settings]:
 
 
 @contextmanager
-def _database(settings: Settings, *, need_schema: bool, must_reach: bool) -> Iterator[Database]:
+def _database(
+    settings: Settings, *, need_schema: bool, must_reach: bool, service: bool = False
+) -> Iterator[Database]:
     """The process's database: DATABASE_URL, or the embedded server (started here, stopped on
     exit) when it is unset; checked once: refused credentials or a missing schema are `FatalError`,
     and so is an unreachable server when `must_reach` (else the command starts and keeps retrying).
+    A `service` never joins an embedded server another process started: it would outlive it.
     The caller disposes of it, on the event loop that used it."""
     if settings.database_url:
         yield _checked(settings, settings.database_url, need_schema, must_reach)
         return
     try:
-        with embedded_postgres(settings.embedded_pg_dir) as url:
+        with embedded_postgres(settings.embedded_pg_dir, exclusive=service) as url:
             yield _checked(settings, url, need_schema, must_reach)
     except EmbeddedPostgresError as error:
         raise FatalError(str(error), ExitCode.CONFIG) from error
@@ -146,7 +149,9 @@ def _serve(settings: Settings, *, with_scheduler: bool) -> None:
     # Bound before the database starts, so a busy port fails at once.
     with (
         bind_socket(settings.api_host, settings.api_port) as sock,
-        _database(settings, need_schema=not with_scheduler, must_reach=False) as database,
+        _database(
+            settings, need_schema=not with_scheduler, must_reach=False, service=True
+        ) as database,
     ):
         _serve_on(sock, settings, database, with_scheduler=with_scheduler)
 
@@ -232,7 +237,7 @@ def scheduler() -> None:
 
     with (
         _command(service=True) as settings,
-        _database(settings, need_schema=True, must_reach=False) as database,
+        _database(settings, need_schema=True, must_reach=False, service=True) as database,
     ):
         if settings.metrics_port:
             metrics.serve_metrics(settings.api_host, settings.metrics_port)

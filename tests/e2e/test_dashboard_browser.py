@@ -1,6 +1,11 @@
-"""The dashboard in a real browser (Debian's chromium, driven by Playwright) against the API
-served over HTTP on a database loaded from the replay server: every number on the page equals
-what the API answers, the page loads nothing from outside, and it fits a phone's width.
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright) on a database
+loaded from the replay server.
+
+Directly against the API: every number on the page equals what the API answers, the page loads
+nothing from outside, and it fits a phone's width. Through the shipped nginx edge, reached on a
+public port that is neither nginx's nor the app's (as compose's `8000:8080` does): at a desktop's
+and a phone's width the stylesheet applies, nothing fails (console, CSP, requests, statuses) and
+a redirect stays on the public origin.
 
 Screenshots are saved under `TEST_ARTIFACTS_DIR` (default `tmp/artifacts/`).
 """
@@ -8,14 +13,27 @@ Screenshots are saved under `TEST_ARTIFACTS_DIR` (default `tmp/artifacts/`).
 from __future__ import annotations
 
 import os
+import socket
+import socketserver
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    WebError,
+    async_playwright,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl.api import create_app
@@ -27,11 +45,20 @@ from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState, serving_in_thread
 from spacex_etl.transform import is_absolute_url
+from tests.e2e.support import CLI, NGINX, UNREACHABLE, cli_env, nginx_edge
+from tests.local_servers import free_port, running
 from tests.support import REFERENCE_COUNTS
 
 CHROMIUM = Path("/usr/bin/chromium")  # installed by .ci/run (apt-get install chromium)
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR") or ROOT / "tmp" / "artifacts")
+
+# What dashboard.css sets, read back from the page: the stylesheet applied.
+STYLED = {"body": ("background-color", "rgb(246, 247, 249)"), ".card": ("border-radius", "8px")}
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+# Reports each CSP violation to the test; bindings and init scripts are not subject to the CSP.
+_CSP_LISTENER = """document.addEventListener("securitypolicyviolation",
+    (e) => window.cspViolation(`${e.violatedDirective} blocked ${e.blockedURI}`));"""
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: `apt-get install chromium` (.ci/run does)"
@@ -80,6 +107,132 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+class _Relay(socketserver.BaseRequestHandler):
+    """One client connection, relayed byte for byte to the server's `target` port."""
+
+    server: _Forwarder
+
+    def handle(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.server.target)) as upstream:
+            back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+            back.start()
+            _pump(self.request, upstream)
+            back.join()
+
+
+class _Forwarder(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def __init__(self, target: int) -> None:
+        super().__init__(("127.0.0.1", 0), _Relay)
+        self.target = target
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        return  # the other side is gone: its own pump ends the relay
+
+
+@contextmanager
+def _public_port(target: int) -> Iterator[int]:
+    """A port on 127.0.0.1 that passes bytes unchanged to `target`: the browser's `Host` names
+    this port, which neither nginx nor the app listens on (a NAT or a container port map)."""
+    with _Forwarder(target) as forwarder:
+        thread = threading.Thread(target=forwarder.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield forwarder.server_address[1]
+        finally:
+            forwarder.shutdown()
+            thread.join()
+
+
+@pytest.fixture
+def public_edge(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """`spacex-etl api` behind nginx rendered from the shipped template, behind a public port;
+    yields the public origin."""
+    if NGINX is None:
+        pytest.skip("nginx binary absent (.ci/run installs Debian's nginx package)")
+    api_port, edge_port = free_port(), free_port()
+    env = cli_env(
+        DATABASE_URL=database_url,
+        API_PORT=str(api_port),
+        SPACEX_API_URL=UNREACHABLE,
+        ETL_INTERVAL_SECONDS="3600",
+    )
+    values = {
+        "NGINX_LISTEN_PORT": f"127.0.0.1:{edge_port}",
+        "API_UPSTREAM": f"127.0.0.1:{api_port}",
+        "NGINX_RATE_LIMIT": "100r/s",
+        "NGINX_RATE_BURST": "100",
+    }
+    (tmp_path / "nginx").mkdir()
+    with (
+        (tmp_path / "api.log").open("w") as log,
+        running([*CLI, "api"], api_port, timeout_s=90, env=env, stdout=log, stderr=log),
+        nginx_edge(tmp_path / "nginx", values, edge_port),
+        _public_port(edge_port) as public_port,
+    ):
+        assert len({api_port, edge_port, public_port}) == 3
+        yield f"http://127.0.0.1:{public_port}"
+
+
+class _Problems(list[str]):
+    """Everything that went wrong while a page was used: console errors, uncaught errors, CSP
+    violations, failed requests, answers >= 400, and requests to any other origin."""
+
+    @classmethod
+    async def watching(cls, context: BrowserContext, origin: str) -> _Problems:
+        problems = cls()
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                problems.append(f"console: {message.text}")
+
+        def on_request(request: Request) -> None:
+            if not request.url.startswith(origin + "/"):
+                problems.append(f"elsewhere: {request.url}")
+
+        def on_response(response: Response) -> None:
+            if response.status >= 400:
+                problems.append(f"{response.status}: {response.url}")
+
+        def on_failed(request: Request) -> None:
+            problems.append(f"failed: {request.url} {request.failure}")
+
+        def on_error(error: WebError) -> None:
+            problems.append(f"page error: {error.error}")
+
+        def on_violation(_source: object, text: str) -> None:
+            problems.append(f"CSP: {text}")
+
+        await context.expose_binding("cspViolation", on_violation)
+        await context.add_init_script(_CSP_LISTENER)
+        context.on("console", on_console)
+        context.on("request", on_request)
+        context.on("response", on_response)
+        context.on("requestfailed", on_failed)
+        context.on("weberror", on_error)
+        return problems
+
+
+async def _styles(page: Page) -> dict[str, tuple[str, str]]:
+    """For each of `STYLED`'s selectors, the property it names and its computed value."""
+    return {
+        selector: (
+            prop,
+            await page.eval_on_selector(
+                selector, "(e, p) => getComputedStyle(e).getPropertyValue(p)", prop
+            ),
+        )
+        for selector, (prop, _) in STYLED.items()
+    }
+
+
 async def _every(api: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     params: dict[str, Any] = {"limit": 200}
@@ -126,12 +279,16 @@ async def test_dashboard_shows_what_the_api_answers(
         listed = {entity: await _every(api, f"/{entity}") for entity in URL_FIELDS}
     assert mart == REFERENCE_COUNTS
 
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    problems = await _Problems.watching(context, served)
+    page = await context.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     response = await page.goto(served + "/")
     assert response is not None
     assert response.status == 200
+    await page.wait_for_load_state("networkidle")
+    assert await _styles(page) == STYLED
     await page.screenshot(path=artifacts / "dashboard.png", full_page=True)
 
     # URLs per object type: the data mart's numbers.
@@ -167,9 +324,9 @@ async def test_dashboard_shows_what_the_api_answers(
     assert freshness.startswith("Last successful run")
     assert await page.locator("tr[data-reject]").count() == 1
     assert await page.locator('a[href="/docs"]').count() >= 1
-    # Nothing but our own server: the page works offline.
+    # Nothing but our own server (the page works offline), and nothing failed.
     assert requested
-    assert all(url.startswith(served) for url in requested), requested
+    assert problems == []
 
     # A phone: nothing wider than the screen.
     await page.set_viewport_size({"width": 390, "height": 844})
@@ -177,3 +334,39 @@ async def test_dashboard_shows_what_the_api_answers(
     await page.screenshot(path=artifacts / "dashboard-phone.png", full_page=True)
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+    assert problems == []
+    await context.close()
+
+
+async def test_dashboard_through_the_edge_on_another_public_port(
+    browser: Browser,
+    engine: AsyncEngine,
+    source: SpaceXClient,
+    replay_state: ReplayState,
+    public_edge: str,
+    artifacts: Path,
+) -> None:
+    await _load_history(engine, source, replay_state)
+    for name, (width, height) in WIDTHS.items():
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        problems = await _Problems.watching(context, public_edge)
+        page = await context.new_page()
+
+        response = await page.goto(public_edge + "/")
+        assert response is not None
+        assert response.status == 200
+        await page.wait_for_load_state("networkidle")
+        await page.screenshot(path=artifacts / f"dashboard-edge-{name}.png", full_page=True)
+        assert await _styles(page) == STYLED, name
+        assert await page.locator("tr[data-run-id]").count() == 4
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, name
+        # The API's trailing-slash redirect, followed by the browser: still the public origin.
+        landed = await page.goto(public_edge + "/launches/?limit=2")
+        assert landed is not None
+        assert landed.request.redirected_from is not None
+        assert landed.request.redirected_from.url == public_edge + "/launches/?limit=2"
+        assert (landed.url, landed.status) == (public_edge + "/launches?limit=2", 200)
+        assert len((await landed.json())["items"]) == 2
+        assert problems == [], name
+        await context.close()

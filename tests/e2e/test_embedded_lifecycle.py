@@ -13,11 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
 from spacex_etl.db.embedded import EmbeddedPostgres, server_processes
 from tests.e2e.support import CLI, UNREACHABLE, cli_env, cli_service
+from tests.local_servers import free_port
 
 
 def _until(condition: object, timeout: float = 30) -> bool:
@@ -109,3 +111,33 @@ def test_a_fatal_problem_after_the_start_still_stops_the_server(tmp_path: Path) 
     assert "spacex-etl migrate" in result.stderr
     assert server_processes(pgdata) == []
     assert os.listdir(pgdata)  # the data folder itself persists
+
+
+@pytest.mark.parametrize("command", ["run", "api", "scheduler"])
+def test_a_second_service_on_the_same_folder_exits_with_one_line(
+    command: str, tmp_path: Path
+) -> None:
+    """It would join the first one's server and answer 503 for good once the first stopped;
+    it says so at start instead, and the first goes on untouched."""
+    pgdata = tmp_path / "pgdata"
+    env = cli_env(SPACEX_API_URL=UNREACHABLE, EMBEDDED_PG_DIR=str(pgdata))
+    with cli_service("run", env) as first:
+        first.wait_for_log("Application startup complete")
+        [server] = server_processes(pgdata)
+        second = subprocess.run(
+            [*CLI, command],
+            env={**env, "API_PORT": str(free_port())},  # the README's hint for a busy port
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 78, second.stderr
+        [line] = second.stderr.strip().splitlines()
+        assert line == (
+            f"spacex-etl: EMBEDDED_PG_DIR={pgdata.resolve()} is in use by spacex-etl process "
+            f"{first.process.pid}, and its PostgreSQL stops with it: stop that process, or give "
+            "this one its own EMBEDDED_PG_DIR or a DATABASE_URL"
+        )
+        assert server_processes(pgdata) == [server]
+        assert httpx.get(f"{first.url}/etl/runs", timeout=10).status_code == 200

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,7 @@ from spacex_etl.api.head import HeadAsGet
 from spacex_etl.api.http_cache import AnswersFromMemory, ResponseCache
 from spacex_etl.api.methods import install_method_not_allowed
 from spacex_etl.api.middleware import install_middleware
+from spacex_etl.api.redirects import relative_slash_redirects
 from spacex_etl.api.routes import admin, browse, dashboard, data_mart, health, metrics, runs
 from spacex_etl.api.security import ApiSecurity
 from spacex_etl.api.trigger import RunTrigger
@@ -93,4 +95,11 @@ def create_app(
         else:  # the data mart's hot path then runs no dependency at all
             app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
+    # Browsers ask for it on every page (the docs' too), without a token: public, never a 404.
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
+    relative_slash_redirects(app.router)
     return app
+
+
+async def _favicon() -> FileResponse:
+    return FileResponse(dashboard.FAVICON, headers={"Cache-Control": "public, max-age=86400"})

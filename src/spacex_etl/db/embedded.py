@@ -8,7 +8,9 @@ root. Here:
 - the server is a child of the process that started it: stopped when that process exits, and
   on Linux also when it dies (a parent-death signal), so nothing is left running;
 - a server found running whose owner is gone (a crash on macOS, an older version) is stopped
-  and replaced; one whose owner is alive is joined and left to its owner;
+  and replaced; one whose owner is alive is joined and left to its owner by a one-shot
+  command, and refused to a service (`exclusive`): a service that joined would lose its
+  database for good when the owner stops, while a one-shot command just fails then;
 - it listens on a Unix socket only, in its own 0700 data folder (or a private 0700 temporary
   folder when that path is too long for a socket), with no TCP port;
 - as root (PostgreSQL refuses to run as root) it runs in a user namespace that maps root to an
@@ -84,8 +86,9 @@ def server_processes(data_dir: Path) -> list[psutil.Process]:
 class EmbeddedPostgres:
     """The server whose data lives in `data_dir`; `start()` it, then `stop()` it."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, exclusive: bool = False) -> None:
         self.data_dir = data_dir.resolve()
+        self.exclusive = exclusive
         self._bin = _package_dir() / "pginstall" / "bin"
         self._process: subprocess.Popen[bytes] | None = None
         self._socket_dir: Path | None = None
@@ -108,7 +111,14 @@ class EmbeddedPostgres:
                 self._initdb()
             self._check_version()
             running = _running_postmaster(self.data_dir)
-            if running is not None and _owner_alive(self.data_dir):
+            owner = _live_owner(self.data_dir) if running is not None else None
+            if running is not None and owner is not None:
+                if self.exclusive:
+                    raise EmbeddedPostgresError(
+                        f"EMBEDDED_PG_DIR={self.data_dir} is in use by spacex-etl process "
+                        f"{owner}, and its PostgreSQL stops with it: stop that process, or give "
+                        "this one its own EMBEDDED_PG_DIR or a DATABASE_URL"
+                    )
                 _log.info("embedded PostgreSQL already running in %s: joining it", self.data_dir)
                 self.url = _url(running.socket_dir)
                 return self.url
@@ -256,12 +266,14 @@ def _identity(process: psutil.Process) -> dict[str, float]:
     return {"pid": process.pid, "created": process.create_time()}
 
 
-def _owner_alive(data_dir: Path) -> bool:
+def _live_owner(data_dir: Path) -> int | None:
+    """The pid of the process that started the server, if that very process still runs."""
     try:
         owner = json.loads((data_dir / _OWNER_FILE).read_text())
-        return bool(_identity(psutil.Process(owner["pid"])) == owner)
+        alive = _identity(psutil.Process(owner["pid"])) == owner
     except (OSError, ValueError, KeyError, TypeError, psutil.Error):
-        return False
+        return None
+    return int(owner["pid"]) if alive else None
 
 
 def _exited(process: psutil.Process) -> bool:
@@ -339,12 +351,11 @@ def _child_setup(*, watch_parent: bool) -> Callable[[], None] | None:
 
 
 @contextmanager
-def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """Start (or join) the server whose data lives in `data_dir`; stop it on the way out.
-
-    The folder persists, so data survives restarts of the service.
+def embedded_postgres(data_dir: Path, *, exclusive: bool = False) -> Iterator[str]:
+    """Start (or join, unless `exclusive`) the server whose data lives in `data_dir`; stop it
+    on the way out. The folder persists, so data survives restarts of the service.
     """
-    server = EmbeddedPostgres(data_dir)
+    server = EmbeddedPostgres(data_dir, exclusive=exclusive)
     try:  # start inside: a signal while it starts must stop it too
         yield server.start()
     finally:
