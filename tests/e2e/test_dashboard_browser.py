@@ -13,12 +13,8 @@ Screenshots are saved under `TEST_ARTIFACTS_DIR` (default `tmp/artifacts/`).
 from __future__ import annotations
 
 import os
-import socket
-import socketserver
-import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +44,7 @@ from spacex_etl.transform import is_absolute_url
 from tests.e2e.support import CLI, NGINX, UNREACHABLE, cli_env, nginx_edge
 from tests.local_servers import free_port, running
 from tests.support import REFERENCE_COUNTS
+from tests.tcp_proxy import tcp_proxy
 
 CHROMIUM = Path("/usr/bin/chromium")  # installed by .ci/run (apt-get install chromium)
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,50 +104,6 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-class _Relay(socketserver.BaseRequestHandler):
-    """One client connection, relayed byte for byte to the server's `target` port."""
-
-    server: _Forwarder
-
-    def handle(self) -> None:
-        with socket.create_connection(("127.0.0.1", self.server.target)) as upstream:
-            back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
-            back.start()
-            _pump(self.request, upstream)
-            back.join()
-
-
-class _Forwarder(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-
-    def __init__(self, target: int) -> None:
-        super().__init__(("127.0.0.1", 0), _Relay)
-        self.target = target
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-        sink.shutdown(socket.SHUT_WR)
-    except OSError:
-        return  # the other side is gone: its own pump ends the relay
-
-
-@contextmanager
-def _public_port(target: int) -> Iterator[int]:
-    """A port on 127.0.0.1 that passes bytes unchanged to `target`: the browser's `Host` names
-    this port, which neither nginx nor the app listens on (a NAT or a container port map)."""
-    with _Forwarder(target) as forwarder:
-        thread = threading.Thread(target=forwarder.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield forwarder.server_address[1]
-        finally:
-            forwarder.shutdown()
-            thread.join()
-
-
 @pytest.fixture
 def public_edge(database_url: str, tmp_path: Path) -> Iterator[str]:
     """`spacex-etl api` behind nginx rendered from the shipped template, behind a public port;
@@ -175,10 +128,12 @@ def public_edge(database_url: str, tmp_path: Path) -> Iterator[str]:
         (tmp_path / "api.log").open("w") as log,
         running([*CLI, "api"], api_port, timeout_s=90, env=env, stdout=log, stderr=log),
         nginx_edge(tmp_path / "nginx", values, edge_port),
-        _public_port(edge_port) as public_port,
+        tcp_proxy("127.0.0.1", edge_port) as public,
     ):
-        assert len({api_port, edge_port, public_port}) == 3
-        yield f"http://127.0.0.1:{public_port}"
+        # The browser's `Host` names this port, which neither nginx nor the app listens on (a
+        # NAT or a container port map passing bytes unchanged).
+        assert len({api_port, edge_port, public.port}) == 3
+        yield f"http://127.0.0.1:{public.port}"
 
 
 class _Problems(list[str]):
