@@ -47,7 +47,6 @@ def api_process(edge_database: str) -> Iterator[tuple[int, Lines]]:
         "DATABASE_URL": edge_database,
         "API_PORT": str(port),
         "LOG_FORMAT": "json",
-        "RATE_LIMIT": "",  # the edge's limit is under test here, not the app's
         "TRUSTED_PROXIES": "127.0.0.1",
         "SPACEX_API_URL": "http://127.0.0.1:9/",
     }
