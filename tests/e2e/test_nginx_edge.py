@@ -3,16 +3,27 @@
 nginx runs from Debian's package with its own prefix, config and free loopback ports (never
 the system service). The client connects from 127.0.0.2, so the address the app logs proves
 it came through X-Forwarded-For from the trusted proxy, not from the TCP peer (127.0.0.1).
+
+Hostile clients (header bombs, slowloris on headers and on bodies, a connection flood) each come
+from an address of their own, and while each attack runs a normal client (another address) is
+served: the edge holds them off and the app never sees them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import select
+import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -24,6 +35,10 @@ from tests.local_servers import free_port, running
 from tests.support import admin
 
 CLIENT_ADDRESS = "127.0.0.2"  # any 127/8 address reaches the loopback interface on Linux
+# The shipped template's bounds the tests below hold it to.
+HEADER_TIMEOUT_S = 10  # client_header_timeout
+LINGERING_TIME_S = 10  # lingering_time: a refused body's deadline
+CONNECTIONS_PER_CLIENT = 50  # limit_conn
 
 pytestmark = pytest.mark.skipif(
     NGINX is None, reason="nginx binary absent (.ci/run installs Debian's nginx package)"
@@ -116,3 +131,237 @@ def test_the_edge_rate_limit_answers_429_in_json(edge: str) -> None:
     assert limited[0].json() == {"detail": "rate limit exceeded, retry later"}
     assert limited[0].headers["Retry-After"] == "1"
     assert re.fullmatch(r"[0-9a-f]{32}", limited[0].headers["X-Request-Id"])
+
+
+# ------------------------------------------------------------------ hostile clients
+
+
+def _served_meanwhile(edge: str, address: str) -> float:
+    """Seconds a normal request from `address` takes through the edge; it must get 200."""
+    started = time.monotonic()
+    with _client(address) as client:
+        assert client.get(f"{edge}/health").status_code == 200
+    return time.monotonic() - started
+
+
+def _never_reached_the_app(app_log: Lines, edge: str, request_ids: list[str]) -> None:
+    """A marker request is logged by the app after the attack ended; no attacker's is before it."""
+    marker = f"marker-{uuid.uuid4().hex}"
+    with _client("127.0.0.9") as client:
+        client.get(f"{edge}/health", headers={"X-Request-Id": marker})
+    app_log.json_with(request_id=marker)
+    logged = {_request_id(line) for line in app_log.seen}
+    assert logged.isdisjoint(request_ids)
+
+
+def _request_id(line: str) -> object:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record.get("request_id") if isinstance(record, dict) else None
+
+
+def _connect(edge: str, address: str) -> socket.socket:
+    host, port = edge.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=5, source_address=(address, 0))
+
+
+def _drip_until_cut(socks: list[socket.socket], timeout_s: float) -> list[tuple[float, bytes]]:
+    """Send each socket one byte a second until the edge closes it; per socket, the seconds it
+    lasted and what the edge answered. Fails if one is still open after `timeout_s`."""
+    started = time.monotonic()
+    answers = dict.fromkeys(socks, b"")
+    cut: dict[socket.socket, float] = {}
+    next_byte = started
+    while len(cut) < len(socks):
+        now = time.monotonic()
+        assert now - started < timeout_s, f"{len(socks) - len(cut)} still open after {timeout_s}s"
+        open_socks = [sock for sock in socks if sock not in cut]
+        if now >= next_byte:
+            for sock in open_socks:
+                try:
+                    sock.send(b"a")
+                except OSError:
+                    cut[sock] = now - started
+            next_byte += 1
+        # Waits for an answer or a close, and paces the drip.
+        readable, _, _ = select.select(open_socks, [], [], max(0.0, next_byte - time.monotonic()))
+        for sock in readable:
+            try:
+                chunk = sock.recv(65536)
+            except OSError:  # reset_timedout_connection: a timed-out client gets an RST
+                chunk = b""
+            if chunk:
+                answers[sock] += chunk
+            else:
+                cut.setdefault(sock, time.monotonic() - started)
+    return [(cut[sock], answers[sock]) for sock in socks]
+
+
+def test_header_bombs_are_refused_by_the_edge_and_never_reach_the_app(
+    edge: str, api_process: tuple[int, Lines]
+) -> None:
+    _, app_log = api_process
+    ids = [f"bomb-{uuid.uuid4().hex}" for _ in range(3)]
+    bombs = [
+        # one 1 MiB header line; 40 header lines of 1 KiB (over 4 x 8 KiB); an 8 KiB URL
+        f"GET /health HTTP/1.1\r\nX-Request-Id: {ids[0]}\r\nX-Big: ".encode() + b"a" * 2**20,
+        f"GET /health HTTP/1.1\r\nX-Request-Id: {ids[1]}\r\n".encode()
+        + b"".join(b"X-Many-%d: %s\r\n" % (n, b"a" * 1024) for n in range(40)),
+        f"GET /health?{'a' * 8192} HTTP/1.1\r\nX-Request-Id: {ids[2]}\r\n".encode(),
+    ]
+    answers: list[bytes] = []
+    for bomb in bombs:
+        with _connect(edge, "127.0.0.4") as sock:
+            started = time.monotonic()
+            # The edge may answer and close before the last byte: its answer is read below.
+            with suppress(OSError):
+                sock.sendall(bomb)
+            latency = _served_meanwhile(edge, "127.0.0.10")
+            sock.settimeout(5)
+            answer = b""
+            try:
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            except ConnectionResetError:
+                pass
+            answers.append(answer)
+            assert time.monotonic() - started < 5
+            assert latency < 2
+
+    assert answers[0].startswith(b"HTTP/1.1 400"), answers[0][:80]
+    assert b"Request Header Or Cookie Too Large" in answers[0]
+    assert answers[1].startswith(b"HTTP/1.1 400"), answers[1][:80]
+    assert answers[2].startswith(b"HTTP/1.1 414"), answers[2][:80]
+    _never_reached_the_app(app_log, edge, ids)
+
+
+def test_slowloris_headers_are_cut_after_the_header_timeout(edge: str) -> None:
+    with ExitStack() as stack:
+        socks = [stack.enter_context(_connect(edge, "127.0.0.5")) for _ in range(20)]
+        for sock in socks:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: edge\r\nX-Slow: ")
+        latency = _served_meanwhile(edge, "127.0.0.11")
+        lasted = _drip_until_cut(socks, HEADER_TIMEOUT_S + 5)
+
+    assert latency < 2
+    # A byte a second does not extend the deadline: it runs from the first byte.
+    assert all(HEADER_TIMEOUT_S - 1 <= seconds <= HEADER_TIMEOUT_S + 2.5 for seconds, _ in lasted)
+    assert all(answer == b"" for _, answer in lasted)  # cut, never passed on
+    assert _served_meanwhile(edge, "127.0.0.11") < 2
+
+
+def test_a_request_body_is_refused_at_once_and_a_dripped_one_cut_after_lingering_time(
+    edge: str, api_process: tuple[int, Lines]
+) -> None:
+    _, app_log = api_process
+    ids = [f"drip-{uuid.uuid4().hex}" for _ in range(10)]
+    with ExitStack() as stack:
+        socks = [stack.enter_context(_connect(edge, "127.0.0.6")) for _ in ids]
+        for n, (sock, request_id) in enumerate(zip(socks, ids, strict=True)):
+            framing = "Content-Length: 100" if n % 2 else "Transfer-Encoding: chunked"
+            sock.sendall(
+                f"POST /etl/runs HTTP/1.1\r\nHost: edge\r\nX-Request-Id: {request_id}\r\n"
+                f"{framing}\r\n\r\n".encode()
+            )
+        latency = _served_meanwhile(edge, "127.0.0.12")
+        lasted = _drip_until_cut(socks, LINGERING_TIME_S + 5)
+
+    assert latency < 2
+    for seconds, answer in lasted:
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+        assert answer.endswith(b'{"detail":"request bodies are not accepted"}\n')
+        assert seconds <= LINGERING_TIME_S + 2.5
+    # The dripped Content-Length bodies are read and dropped until lingering_time, not longer.
+    assert max(seconds for seconds, _ in lasted) >= LINGERING_TIME_S - 1
+    _never_reached_the_app(app_log, edge, ids)
+
+
+def test_requests_without_a_body_pass(edge: str, api_process: tuple[int, Lines]) -> None:
+    _, app_log = api_process
+    request_id = f"nobody-{uuid.uuid4().hex}"
+    with _client("127.0.0.13") as client:
+        post = client.post(f"{edge}/etl/runs", headers={"X-Request-Id": request_id})
+        get = client.get(f"{edge}/health", headers={"Content-Length": "0"})
+
+    assert post.status_code != 413  # the app's own answer (no signing key configured: 503)
+    assert app_log.json_with(request_id=request_id)["path"] == "/etl/runs"
+    assert get.status_code == 200
+
+
+class _StallingUpstream(ThreadingHTTPServer):
+    """An upstream whose /stall requests wait until released; every other path answers 200."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog: nginx opens one connection per request
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _StallingHandler)
+        self.stalled = 0
+        self.changed = threading.Condition()
+        self.release = threading.Event()
+
+    def wait_for_stalled(self, count: int, timeout_s: float) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.stalled >= count, timeout_s), self.stalled
+
+
+class _StallingHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _StallingUpstream
+
+    def do_GET(self) -> None:
+        if self.path == "/stall":
+            with self.server.changed:
+                self.server.stalled += 1
+                self.server.changed.notify_all()
+            self.server.release.wait(30)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def stalling_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """The edge in front of `_StallingUpstream`, its rate limit out of the way of limit_conn."""
+    upstream = _StallingUpstream()
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    values = {
+        "NGINX_LISTEN_PORT": f"127.0.0.1:{port}",
+        "API_UPSTREAM": f"127.0.0.1:{upstream.server_address[1]}",
+        "NGINX_RATE_LIMIT": "1000r/s",
+        "NGINX_RATE_BURST": "1000",
+    }
+    try:
+        with nginx_edge(tmp_path_factory.mktemp("nginx-stalling"), values, port) as url:
+            yield url, upstream
+    finally:
+        upstream.release.set()
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def test_connections_beyond_the_per_client_limit_get_429(
+    stalling_edge: tuple[str, _StallingUpstream],
+) -> None:
+    edge, upstream = stalling_edge
+    with ExitStack() as stack:
+        held = [
+            stack.enter_context(_connect(edge, "127.0.0.7")) for _ in range(CONNECTIONS_PER_CLIENT)
+        ]
+        for sock in held:
+            sock.sendall(b"GET /stall HTTP/1.1\r\nHost: edge\r\n\r\n")
+        upstream.wait_for_stalled(CONNECTIONS_PER_CLIENT, timeout_s=15)
+        with _client("127.0.0.7") as client:
+            over = client.get(f"{edge}/health")
+        latency = _served_meanwhile(edge, "127.0.0.14")
+        upstream.release.set()
+
+    assert over.status_code == 429
+    assert over.json() == {"detail": "rate limit exceeded, retry later"}
+    assert latency < 2
