@@ -22,8 +22,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -71,17 +72,24 @@ def api_process(edge_database: str) -> Iterator[tuple[int, Lines]]:
         yield port, Lines(process.stderr)
 
 
-@pytest.fixture(scope="module")
-def edge(api_process: tuple[int, Lines], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    api_port, _ = api_process
+@contextmanager
+def _edge_in_front_of(upstream_port: int, prefix: Path, rate: str, burst: int) -> Iterator[str]:
+    """The shipped template rendered for an upstream on loopback; yields the edge's URL."""
     port = free_port()
     values = {
         "NGINX_LISTEN_PORT": f"127.0.0.1:{port}",
-        "API_UPSTREAM": f"127.0.0.1:{api_port}",
-        "NGINX_RATE_LIMIT": "2r/s",
-        "NGINX_RATE_BURST": "4",
+        "API_UPSTREAM": f"127.0.0.1:{upstream_port}",
+        "NGINX_RATE_LIMIT": rate,
+        "NGINX_RATE_BURST": str(burst),
     }
-    with nginx_edge(tmp_path_factory.mktemp("nginx"), values, port) as url:
+    with nginx_edge(prefix, values, port) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def edge(api_process: tuple[int, Lines], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    api_port, _ = api_process
+    with _edge_in_front_of(api_port, tmp_path_factory.mktemp("nginx"), "2r/s", 4) as url:
         yield url
 
 
@@ -326,19 +334,15 @@ class _StallingHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def stalling_edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+def stalling_edge(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, _StallingUpstream]]:
     """The edge in front of `_StallingUpstream`, its rate limit out of the way of limit_conn."""
     upstream = _StallingUpstream()
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    port = free_port()
-    values = {
-        "NGINX_LISTEN_PORT": f"127.0.0.1:{port}",
-        "API_UPSTREAM": f"127.0.0.1:{upstream.server_address[1]}",
-        "NGINX_RATE_LIMIT": "1000r/s",
-        "NGINX_RATE_BURST": "1000",
-    }
+    prefix = tmp_path_factory.mktemp("nginx-stalling")
     try:
-        with nginx_edge(tmp_path_factory.mktemp("nginx-stalling"), values, port) as url:
+        with _edge_in_front_of(upstream.server_address[1], prefix, "1000r/s", 1000) as url:
             yield url, upstream
     finally:
         upstream.release.set()
