@@ -17,18 +17,17 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
-    """Until something accepts TCP connections on 127.0.0.1:`port`."""
+def wait_for_port(port: int, timeout_s: float = 15.0, host: str = "127.0.0.1") -> None:
+    """Until something accepts TCP connections on `host`:`port`."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"nothing listens on 127.0.0.1:{port} after {timeout_s}s"
-                ) from None
+                message = f"nothing listens on {host}:{port} after {timeout_s}s"
+                raise AssertionError(message) from None
             time.sleep(0.02)
 
 

@@ -156,10 +156,19 @@ def _matching(line: str, fields: dict[str, Any]) -> dict[str, Any] | None:
 
 @contextmanager
 def nginx_edge(
-    prefix: Path, values: dict[str, str], port: int, *, worker_connections: int = 256
+    prefix: Path,
+    values: dict[str, str],
+    port: int,
+    *,
+    worker_connections: int = 256,
+    hosts: dict[str, list[str]] | None = None,
 ) -> Iterator[str]:
     """The shipped template rendered with `values` (as the image does) and served by Debian's
-    nginx from `prefix`, listening on 127.0.0.1:`port`; yields its base URL."""
+    nginx from `prefix`, listening on 127.0.0.1:`port`; yields its base URL.
+
+    `hosts` (name: addresses) are the names nginx resolves, as compose's DNS gives a service's
+    replicas: nginx then runs in a mount namespace of its own whose /etc/hosts lists just these
+    (needs root; the machine's /etc/hosts is left alone)."""
     assert NGINX is not None, "nginx binary absent (.ci/run installs Debian's nginx package)"
     prefix.chmod(0o755)
     for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -183,6 +192,13 @@ http {{
 """
     )
     command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+    if hosts is not None:
+        hosts_file = prefix / "hosts"
+        hosts_file.write_text(
+            "".join(f"{address} {name}\n" for name, found in hosts.items() for address in found)
+        )
+        bind_hosts = 'mount --bind "$0" /etc/hosts && exec "$@"'
+        command = ["unshare", "--mount", "sh", "-c", bind_hosts, str(hosts_file), *command]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
     with running(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):

@@ -17,12 +17,12 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ import pytest
 
 from spacex_etl.db.url import with_database
 from tests.e2e.support import CLI, NGINX, Lines, drip_until_cut, nginx_edge
-from tests.local_servers import free_port, running
+from tests.e2e.upstream import Upstream
+from tests.local_servers import free_port, running, wait_for_port
 from tests.support import admin
 
 CLIENT_ADDRESS = "127.0.0.2"  # any 127/8 address reaches the loopback interface on Linux
@@ -39,6 +40,7 @@ CLIENT_ADDRESS = "127.0.0.2"  # any 127/8 address reaches the loopback interface
 HEADER_TIMEOUT_S = 10  # client_header_timeout
 LINGERING_TIME_S = 10  # lingering_time: a refused body's deadline
 CONNECTIONS_PER_CLIENT = 50  # limit_conn
+UPSTREAM = [sys.executable, "-m", "tests.e2e.upstream"]
 
 pytestmark = pytest.mark.skipif(
     NGINX is None, reason="nginx binary absent (.ci/run installs Debian's nginx package)"
@@ -72,23 +74,26 @@ def api_process(edge_database: str) -> Iterator[tuple[int, Lines]]:
 
 
 @contextmanager
-def _edge_in_front_of(upstream_port: int, prefix: Path, rate: str, burst: int) -> Iterator[str]:
-    """The shipped template rendered for an upstream on loopback; yields the edge's URL."""
+def _edge_in_front_of(
+    upstream: str, prefix: Path, rate: str, burst: int, hosts: dict[str, list[str]] | None = None
+) -> Iterator[str]:
+    """The shipped template rendered for `upstream` (host:port); yields the edge's URL."""
     port = free_port()
     values = {
         "NGINX_LISTEN_PORT": f"127.0.0.1:{port}",
-        "API_UPSTREAM": f"127.0.0.1:{upstream_port}",
+        "API_UPSTREAM": upstream,
         "NGINX_RATE_LIMIT": rate,
         "NGINX_RATE_BURST": str(burst),
     }
-    with nginx_edge(prefix, values, port) as url:
+    with nginx_edge(prefix, values, port, hosts=hosts) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def edge(api_process: tuple[int, Lines], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     api_port, _ = api_process
-    with _edge_in_front_of(api_port, tmp_path_factory.mktemp("nginx"), "2r/s", 4) as url:
+    prefix = tmp_path_factory.mktemp("nginx")
+    with _edge_in_front_of(f"127.0.0.1:{api_port}", prefix, "2r/s", 4) as url:
         yield url
 
 
@@ -265,51 +270,17 @@ def test_requests_without_a_body_pass(edge: str, api_process: tuple[int, Lines])
     assert get.status_code == 200
 
 
-class _StallingUpstream(ThreadingHTTPServer):
-    """An upstream whose /stall requests wait until released; every other path answers 200."""
-
-    daemon_threads = True
-    request_queue_size = 128  # the listen backlog: nginx opens one connection per request
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _StallingHandler)
-        self.stalled = 0
-        self.changed = threading.Condition()
-        self.release = threading.Event()
-
-    def wait_for_stalled(self, count: int, timeout_s: float) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: self.stalled >= count, timeout_s), self.stalled
-
-
-class _StallingHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _StallingUpstream
-
-    def do_GET(self) -> None:
-        if self.path == "/stall":
-            with self.server.changed:
-                self.server.stalled += 1
-                self.server.changed.notify_all()
-            self.server.release.wait(30)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def stalling_edge(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, _StallingUpstream]]:
-    """The edge in front of `_StallingUpstream`, its rate limit out of the way of limit_conn."""
-    upstream = _StallingUpstream()
+) -> Iterator[tuple[str, Upstream]]:
+    """The edge in front of an `Upstream`, its rate limit out of the way of limit_conn."""
+    upstream = Upstream()
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     prefix = tmp_path_factory.mktemp("nginx-stalling")
     try:
-        with _edge_in_front_of(upstream.server_address[1], prefix, "1000r/s", 1000) as url:
+        address = f"127.0.0.1:{upstream.server_address[1]}"
+        with _edge_in_front_of(address, prefix, "1000r/s", 1000) as url:
             yield url, upstream
     finally:
         upstream.release.set()
@@ -318,7 +289,7 @@ def stalling_edge(
 
 
 def test_connections_beyond_the_per_client_limit_get_429(
-    stalling_edge: tuple[str, _StallingUpstream],
+    stalling_edge: tuple[str, Upstream],
 ) -> None:
     edge, upstream = stalling_edge
     with ExitStack() as stack:
@@ -336,3 +307,64 @@ def test_connections_beyond_the_per_client_limit_get_429(
     assert over.status_code == 429
     assert over.json() == {"detail": "rate limit exceeded, retry later"}
     assert latency < 2
+
+
+# ------------------------------------------------------------------ replicas
+
+REPLICAS = ["127.0.0.31", "127.0.0.32"]
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """Two replica processes on one port, and the edge in front of the name `api` that resolves
+    to both (as compose's DNS resolves a service with two replicas)."""
+    if os.geteuid() != 0:
+        pytest.skip("nginx's own /etc/hosts needs a mount namespace: root (CI runs as root)")
+    port = free_port()
+    with ExitStack() as stack:
+        processes = [
+            stack.enter_context(
+                subprocess.Popen([*UPSTREAM, address, str(port)], stderr=subprocess.DEVNULL)
+            )
+            for address in REPLICAS
+        ]
+        for process in processes:  # before each Popen's exit waits for it
+            stack.callback(process.kill)
+        for address in REPLICAS:
+            wait_for_port(port, host=address)
+        hosts = {"api": REPLICAS}
+        edge = stack.enter_context(
+            _edge_in_front_of(f"api:{port}", tmp_path, "1000r/s", 1000, hosts=hosts)
+        )
+        yield edge, processes
+
+
+def test_a_name_with_two_addresses_is_two_replicas_whose_503_passes_through(
+    replicas: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    edge, _ = replicas
+    with _client("127.0.0.15") as client:
+        served = {client.get(f"{edge}/health").text for _ in range(4)}
+        busy = [client.get(f"{edge}/busy") for _ in range(4)]
+        after = [client.get(f"{edge}/health") for _ in range(4)]
+
+    assert served == set(REPLICAS)  # round-robin over both
+    # The replica's own 503 (its body is its address), not nginx's 502, and it takes no
+    # replica out of the upstream.
+    assert [(answer.status_code, answer.text in REPLICAS) for answer in busy] == [(503, True)] * 4
+    assert [answer.status_code for answer in after] == [200] * 4
+    assert {answer.text for answer in after} == set(REPLICAS)
+
+
+def test_a_killed_replica_costs_no_get(
+    replicas: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    edge, processes = replicas
+    with _client("127.0.0.16") as client:
+        assert {client.get(f"{edge}/health").text for _ in range(4)} == set(REPLICAS)
+        processes[0].kill()  # SIGKILL: its kept-alive connections to nginx are reset
+        processes[0].wait(timeout=10)
+        answers = [client.get(f"{edge}/health") for _ in range(20)]
+
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert {answer.text for answer in answers} == {REPLICAS[1]}
