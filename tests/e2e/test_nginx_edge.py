@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +31,15 @@ import httpx
 import pytest
 
 from spacex_etl.db.url import with_database
-from tests.e2e.support import CLI, NGINX, Lines, drip_until_cut, nginx_edge
+from tests.e2e.support import (
+    CLI,
+    NGINX,
+    NGINX_TEMPLATE,
+    Lines,
+    drip_until_cut,
+    nginx_edge,
+    render,
+)
 from tests.e2e.upstream import Upstream
 from tests.local_servers import free_port, running, wait_for_port
 from tests.support import admin
@@ -95,6 +104,30 @@ def edge(api_process: tuple[int, Lines], tmp_path_factory: pytest.TempPathFactor
     prefix = tmp_path_factory.mktemp("nginx")
     with _edge_in_front_of(f"127.0.0.1:{api_port}", prefix, "2r/s", 4) as url:
         yield url
+
+
+@pytest.mark.skipif(shutil.which("envsubst") is None, reason="no envsubst (gettext-base)")
+def test_the_template_renders_as_the_nginx_image_renders_it() -> None:
+    # The image's 20-envsubst-on-templates.sh: envsubst limited to the names defined in its
+    # environment, so nginx's own $variables stay.
+    values = {
+        "NGINX_LISTEN_PORT": "8080",
+        "API_UPSTREAM": "api:8000",
+        "NGINX_RATE_LIMIT": "10r/s",
+        "NGINX_RATE_BURST": "20",
+    }
+    environment = {"PATH": os.environ["PATH"], **values}
+    defined = " ".join(f"${{{name}}}" for name in environment)
+    by_envsubst = subprocess.run(
+        ["envsubst", defined],
+        input=NGINX_TEMPLATE.read_text(),
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert by_envsubst == render(NGINX_TEMPLATE.read_text(), values)
+    assert "$spacex_request_id" in by_envsubst
 
 
 def _client(address: str = CLIENT_ADDRESS) -> httpx.Client:
