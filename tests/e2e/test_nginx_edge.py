@@ -282,8 +282,9 @@ def test_a_request_body_is_refused_at_once_and_a_dripped_one_cut_after_lingering
         lasted = drip_until_cut(socks, LINGERING_TIME_S + 5)
 
     assert latency < 2
-    for seconds, answer in lasted:
+    for (seconds, answer), request_id in zip(lasted, ids, strict=True):
         assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+        assert f"\r\nX-Request-Id: {request_id}\r\n".encode() in answer
         assert answer.endswith(b'{"detail":"request bodies are not accepted"}')
         assert seconds <= LINGERING_TIME_S + 2.5
     # The dripped Content-Length bodies are read and dropped until lingering_time, not longer.
