@@ -102,8 +102,9 @@ async def test_restart_mid_run_rolls_back_and_everything_recovers_without_a_rest
     )
     assert page_3_asked
     await asyncio.to_thread(restartable.stop)
-    with pytest.raises(OSError, match=r"Connect call failed|No such file"):
-        await run  # cannot even record its failure: the database is gone
+    # Its lock went with the server: it stops, but cannot record why (the next run does).
+    stopped = await run
+    assert stopped.status == "interrupted"
     await asyncio.to_thread(restartable.start)
 
     async with _api(engine) as api:  # the same engine and app: no restart needed
