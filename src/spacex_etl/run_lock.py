@@ -6,9 +6,9 @@ client knowing: `pg_terminate_backend`, an idle-session killer, a pooler, the se
 client its TCP keepalive found gone. Another process then takes the lock and runs. So the
 holder is told, and cannot write past the loss:
 
-- its session is watched: a termination is noticed at once, and a heartbeat every
-  `HEARTBEAT_INTERVAL_S` that is not answered within `HEARTBEAT_DEADLINE_S` (a path that
-  stopped carrying packets without a FIN) counts as a loss too;
+- its session is watched: a termination is noticed at once, and a heartbeat that goes
+  unanswered past its deadline (`db.heartbeat`: a path that stopped carrying packets without a
+  FIN) counts as a loss too;
 - every loading transaction runs `Fence.check` right before its COMMIT, in the same transaction
   as its data, so a run that lost its lock cannot commit even before it has been told.
 """
@@ -26,19 +26,13 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from spacex_etl.db.heartbeat import until_silent
 from spacex_etl.errors import DATABASE_ERRORS, EtlError
 
 _log = logging.getLogger(__name__)
 
 # Any fixed 64-bit number works; this one spells the service so it is recognisable in pg_locks.
 ADVISORY_LOCK_KEY: Final = 0x5ACE_E7_1
-# A loss is noticed within HEARTBEAT_INTERVAL_S + HEARTBEAT_DEADLINE_S (10 s) however it
-# happens; a terminated session at once. A `SELECT 1` answers in milliseconds on any live path,
-# so 5 s without an answer is a silent path, not a slow server. The interval also keeps the
-# session from ever idling long: an `idle_session_timeout` above 5 s never ends it.
-HEARTBEAT_INTERVAL_S: Final = 5.0
-HEARTBEAT_DEADLINE_S: Final = 5.0
-
 _LOCK_SQL: Final = text(
     "SELECT pg_try_advisory_lock(:key) AS locked, pg_backend_pid() AS pid"
 ).bindparams(key=ADVISORY_LOCK_KEY)
@@ -118,21 +112,9 @@ class Fence:
         raise LockLostError(f"rolled back at commit: {reason}", entity=entity)
 
 
-async def _heartbeat(driver: asyncpg.Connection, lock: HeldLock) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_INTERVAL_S)
-        try:
-            async with asyncio.timeout(HEARTBEAT_DEADLINE_S):
-                await driver.fetchval("SELECT 1")
-        except TimeoutError:
-            lock.lose(
-                f"its session (backend {lock.pid}) did not answer a heartbeat within "
-                f"{HEARTBEAT_DEADLINE_S:.0f}s: the network path went silent"
-            )
-            return
-        except DATABASE_ERRORS as error:
-            lock.lose(f"its session (backend {lock.pid}) failed a heartbeat: {error!r}")
-            return
+async def _watch(driver: asyncpg.Connection, lock: HeldLock) -> None:
+    reason = await until_silent(driver)
+    lock.lose(f"its session (backend {lock.pid}) {reason}")
 
 
 @asynccontextmanager
@@ -154,7 +136,7 @@ async def exclusive(engine: AsyncEngine) -> AsyncIterator[HeldLock | None]:
             lock.lose(f"its session (backend {lock.pid}) was closed")
 
         driver.add_termination_listener(terminated)
-        heartbeat = asyncio.create_task(_heartbeat(driver, lock))
+        heartbeat = asyncio.create_task(_watch(driver, lock))
         try:
             yield lock
         finally:

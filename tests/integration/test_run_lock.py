@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import load, run_lock, runs
 from spacex_etl.db.database import Database
+from spacex_etl.db.heartbeat import HEARTBEAT_DEADLINE_S, HEARTBEAT_INTERVAL_S
 from spacex_etl.db.tables import etl_runs
 from spacex_etl.extract import SpaceXClient
 from spacex_etl.pipeline import run_etl
@@ -20,7 +21,7 @@ from spacex_etl.replay import ReplayState
 from tests.tcp_proxy import postgres_proxy
 
 # Noticed within one heartbeat interval plus its deadline; a second of slack for a busy machine.
-NOTICED_WITHIN_S = run_lock.HEARTBEAT_INTERVAL_S + run_lock.HEARTBEAT_DEADLINE_S + 1
+NOTICED_WITHIN_S = HEARTBEAT_INTERVAL_S + HEARTBEAT_DEADLINE_S + 1
 
 _HOLDER = text(
     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = :objid"
