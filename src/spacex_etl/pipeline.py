@@ -38,7 +38,7 @@ _REASON_CHARS = 300
 # this long to record it. Both take milliseconds on a live path; on a silent one they would wait
 # until the kernel gives up on the connection (minutes), while the server has long rolled the
 # transactions back (idle_in_transaction_session_timeout) and the next run records this one.
-_STOP_S: Final = 10.0
+_STOP_S: Final = 5.0
 
 
 @dataclass(slots=True)

@@ -215,3 +215,41 @@ async def test_a_silent_lock_path_is_noticed_within_the_heartbeat_deadline(
 
 async def _lock_is_free(engine: AsyncEngine) -> bool:
     return await _lock_holder(engine) is None
+
+
+async def test_a_run_cut_off_from_the_database_stops_and_nobody_writes_meanwhile(
+    database_url: str,
+    watcher_engine: AsyncEngine,
+    source: SpaceXClient,
+    replay_state: ReplayState,
+) -> None:
+    assert (await run_etl(watcher_engine, source, budget_s=30)).ok
+    replay_state.set_data(
+        "launches", [dict(r, details="changed") for r in replay_state.records("launches")]
+    )
+    replay_state.add_fault({"kind": "latency", "seconds": 1, "entity": "launches", "after": 2})
+    asked = replay_state.requests()["launches"]
+    with postgres_proxy(database_url) as (proxy, proxied_url):
+        async with Database(proxied_url) as cut_off:
+            run = asyncio.create_task(run_etl(cut_off.engine, source, budget_s=120))
+            assert await asyncio.to_thread(replay_state.wait_for_requests, "launches", asked + 3, 20)
+            proxy.freeze()
+            frozen_at = time.monotonic()
+            # The server still sees the session that holds the lock: nobody else runs meanwhile.
+            assert (await run_etl(watcher_engine, source, budget_s=30)).skipped
+            # The cut-off run is told by its heartbeat and ends, bounded, without its database.
+            report = await asyncio.wait_for(run, 60)
+            ended_s = time.monotonic() - frozen_at
+            assert report.status == "interrupted"
+            assert await _changed_launches(watcher_engine) == 0
+            proxy.thaw()
+            await _until(lambda: _lock_is_free(watcher_engine), 30)
+    replay_state.clear_faults()
+    after = await run_etl(watcher_engine, source, budget_s=30)
+    assert after.ok
+    assert after.stats["launches"].updated == 107
+    status, error = (await _history(watcher_engine))[-2]
+    assert status == "interrupted"
+    assert error is not None
+    assert error.startswith(runs.LOST_LOCK)
+    print(f"\ncut-off run ended {ended_s:.1f}s after its path went silent")  # noqa: T201
