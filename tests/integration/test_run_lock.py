@@ -42,6 +42,21 @@ async def _until(condition: object, timeout_s: float = 20) -> None:
         await asyncio.sleep(0.05)
 
 
+def _every_launch_changes_slowly(replay_state: ReplayState) -> int:
+    """The source changes every launch, and sends launch pages after the second a second
+    apart: a run stays mid-extraction for seconds. Returns the launch requests so far."""
+    replay_state.set_data(
+        "launches", [dict(r, details="changed") for r in replay_state.records("launches")]
+    )
+    replay_state.add_fault({"kind": "latency", "seconds": 1, "entity": "launches", "after": 2})
+    return replay_state.requests()["launches"]
+
+
+async def _mid_launches(replay_state: ReplayState, asked: int) -> None:
+    """Until the run has asked for its third launch page (the slow ones have begun)."""
+    assert await asyncio.to_thread(replay_state.wait_for_requests, "launches", asked + 3, 20)
+
+
 async def _lock_holder(engine: AsyncEngine) -> int | None:
     async with engine.connect() as conn:
         pid: int | None = await conn.scalar(_HOLDER)
@@ -91,14 +106,9 @@ async def test_terminated_lock_session_stops_the_run_before_its_next_commit(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert (await run_etl(engine, source, budget_s=30)).ok
-    replay_state.set_data(
-        "launches", [dict(r, details="changed") for r in replay_state.records("launches")]
-    )
-    # Launch pages after the second come a second apart: the run is mid-extraction for seconds.
-    replay_state.add_fault({"kind": "latency", "seconds": 1, "entity": "launches", "after": 2})
-    asked = replay_state.requests()["launches"]
+    asked = _every_launch_changes_slowly(replay_state)
     run = asyncio.create_task(run_etl(engine, source, budget_s=30))
-    assert await asyncio.to_thread(replay_state.wait_for_requests, "launches", asked + 3, 20)
+    await _mid_launches(replay_state, asked)
 
     holder = await _lock_holder(watcher_engine)
     assert holder is not None
@@ -224,15 +234,11 @@ async def test_a_run_cut_off_from_the_database_stops_and_nobody_writes_meanwhile
     replay_state: ReplayState,
 ) -> None:
     assert (await run_etl(watcher_engine, source, budget_s=30)).ok
-    replay_state.set_data(
-        "launches", [dict(r, details="changed") for r in replay_state.records("launches")]
-    )
-    replay_state.add_fault({"kind": "latency", "seconds": 1, "entity": "launches", "after": 2})
-    asked = replay_state.requests()["launches"]
+    asked = _every_launch_changes_slowly(replay_state)
     with postgres_proxy(database_url) as (proxy, proxied_url):
         async with Database(proxied_url) as cut_off:
             run = asyncio.create_task(run_etl(cut_off.engine, source, budget_s=120))
-            assert await asyncio.to_thread(replay_state.wait_for_requests, "launches", asked + 3, 20)
+            await _mid_launches(replay_state, asked)
             proxy.freeze()
             frozen_at = time.monotonic()
             # The server still sees the session that holds the lock: nobody else runs meanwhile.
