@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from importlib.resources import files
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 from alembic import command
 from alembic.config import Config
@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from spacex_etl.db.url import async_url, driver_dsn
 from spacex_etl.observability.tracing import instrument_engine
@@ -29,31 +30,52 @@ IDLE_IN_TRANSACTION_TIMEOUT_S: Final = 10
 # How often the server checks, during a statement, that its client is still there (PostgreSQL
 # >= 14): a process killed mid-merge stops the merge within this, not when the merge ends.
 CLIENT_CHECK_INTERVAL_S: Final = 1
+# The server drops a client that vanished without a FIN (a NAT or load balancer that forgot the
+# connection, a host cut off by dropped packets) once TCP stops hearing from it: an idle session
+# after 10 s + 3 unanswered probes 5 s apart = 25 s, and a session with data in flight when 25 s
+# of it stay unacknowledged. Its session ends, and with it its transaction and its run lock:
+# another scheduler takes over at its next tick, well within one 60 s interval. A live client's
+# kernel answers probes however idle its application, so nothing that is alive is dropped.
+# (PostgreSQL applies these to TCP sessions only; over a unix socket there is no path to lose.)
+TCP_KEEPALIVE: Final[dict[str, str]] = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "25000",  # milliseconds
+}
+_CLIENT_SLACK_S: Final = 5.0
 _MIGRATIONS = files("spacex_etl.db") / "migrations"
 _Step = Callable[[Config, str], None]  # alembic.command.upgrade or .downgrade
 
 
 class Database:
     """One PostgreSQL database. `engine` is checked before use, so a restarted server is
-    survived; `statement_timeout_s` bounds every statement server-side (the ETL passes its run
-    budget plus slack, since its COPY streams for as long as extraction runs)."""
+    survived; `statement_timeout_s` bounds every statement server-side and every wait for the
+    server client-side (the ETL passes its run budget plus slack, since its COPY streams for as
+    long as extraction runs)."""
 
     def __init__(
         self, url: str | URL, *, pool_size: int = 5, statement_timeout_s: float | None = None
     ) -> None:
         self.url = async_url(url)
         server_settings = {
+            **TCP_KEEPALIVE,
             "idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_TIMEOUT_S}s",
             "client_connection_check_interval": f"{CLIENT_CHECK_INTERVAL_S}s",
         }
+        connect_args: dict[str, Any] = {"timeout": 10, "server_settings": server_settings}
         if statement_timeout_s is not None:
             server_settings["statement_timeout"] = f"{int(statement_timeout_s * 1000)}ms"
+            # The same bound on the client, a little later: on a live path the server's own
+            # error comes first; on a silent one (no answer, no FIN) nothing else would end the
+            # wait, not even a cancelled task's ROLLBACK (SQLAlchemy's pre-ping awaits one).
+            connect_args["command_timeout"] = statement_timeout_s + _CLIENT_SLACK_S
         self.engine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=5,
             pool_pre_ping=True,
-            connect_args={"timeout": 10, "server_settings": server_settings},
+            connect_args=connect_args,
         )
         instrument_engine(self.engine)  # a span per statement when tracing is on
 
@@ -79,14 +101,26 @@ class Database:
         await self._alembic(command.downgrade, revision)
 
     async def _alembic(self, step: _Step, revision: str) -> None:
-        async with self.engine.begin() as conn:
-            # A migration may rewrite a big table: the ETL's statement limit does not apply.
-            # The run lock makes concurrent migrations (replicas starting together) queue, and
-            # keeps a migration from changing tables under a running load.
-            await conn.execute(text("SET LOCAL statement_timeout = 0"))
-            lock = {"key": ADVISORY_LOCK_KEY}
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), lock)
-            await conn.run_sync(_run_alembic, step, revision)
+        # A migration may rewrite a big table, and waits for a running load to end: neither the
+        # ETL's statement limit nor its client-side bound applies, so it has a connection of its
+        # own, without them.
+        engine = create_async_engine(
+            self.url,
+            poolclass=NullPool,
+            connect_args={
+                "timeout": 10,
+                "server_settings": {**TCP_KEEPALIVE, "statement_timeout": "0"},
+            },
+        )
+        try:
+            async with engine.begin() as conn:
+                # The run lock makes concurrent migrations (replicas starting together) queue,
+                # and keeps a migration from changing tables under a running load.
+                lock = {"key": ADVISORY_LOCK_KEY}
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), lock)
+                await conn.run_sync(_run_alembic, step, revision)
+        finally:
+            await engine.dispose()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
