@@ -24,7 +24,7 @@ from spacex_etl.data_mart import UrlCountCache
 from spacex_etl.db.database import API_CALL_TIMEOUT_S, Database
 from spacex_etl.db.embedded import EmbeddedPostgresError, embedded_postgres
 from spacex_etl.entities import Entity
-from spacex_etl.errors import DATABASE_ERRORS
+from spacex_etl.errors import DATABASE_ERRORS, describe_database_error
 from spacex_etl.logging import configure_logging
 from spacex_etl.observability import metrics
 from spacex_etl.observability.sentry import init_sentry
@@ -133,7 +133,7 @@ async def _scheduled_etl(
                 try:
                     await database.migrate()
                 except DATABASE_ERRORS as error:
-                    _log.error("schema not migrated, database unavailable: %r", error)
+                    _log.error("schema not migrated, %s", describe_database_error(error))
                     return
                 at_head = True
             await service.tick()
