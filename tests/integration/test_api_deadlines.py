@@ -1,6 +1,7 @@
-"""Every database call the API makes has a deadline: on a path that stops carrying packets
-without closing (a NAT or load balancer that forgot the connection), a request that needs the
-database answers 503 within it, and answers normally once the path carries packets again."""
+"""Every database call the API makes has a deadline, and only an outage reads as one. On a path
+that stops carrying packets without closing (a NAT or load balancer that forgot the connection),
+a request that needs the database answers 503 within the deadline, and answers normally once the
+path carries packets again; an error that is no outage is a 500."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import time
 
 import httpx
+from sqlalchemy import text
 
 from spacex_etl.api import create_app
 from spacex_etl.db.database import API_CALL_TIMEOUT_S, Database
@@ -58,3 +60,19 @@ async def test_a_frozen_database_path_is_a_503_within_the_deadline(database_url:
     for response, _ in after:  # thawed: the same app and pool, no restart
         assert response.status_code in (200, 503), response.text
         assert response.json() != _UNAVAILABLE
+
+
+async def test_a_database_error_that_is_no_outage_is_a_500_not_unavailable(
+    database_url: str,
+) -> None:
+    """Only connection-class errors mean an outage: a schema the code does not match (here a
+    dropped table) is a bug, a 500 with its traceback logged, never 'database unavailable'."""
+    async with Database(database_url) as database:
+        async with database.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE launches CASCADE"))
+        app = create_app(database.engine, stale_after_s=180)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+            response = await api.get("/launches")
+    assert response.status_code == 500
+    assert "database unavailable" not in response.text
