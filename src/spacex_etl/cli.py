@@ -21,10 +21,10 @@ from spacex_etl.api.security import ApiSecurity
 from spacex_etl.api.server import serve
 from spacex_etl.api.trigger import RunTrigger
 from spacex_etl.data_mart import UrlCountCache
-from spacex_etl.db.database import Database
+from spacex_etl.db.database import API_CALL_TIMEOUT_S, Database
 from spacex_etl.db.embedded import EmbeddedPostgresError, embedded_postgres
 from spacex_etl.entities import Entity
-from spacex_etl.errors import DATABASE_ERRORS
+from spacex_etl.errors import DATABASE_ERRORS, describe_database_error
 from spacex_etl.logging import configure_logging
 from spacex_etl.observability import metrics
 from spacex_etl.observability.sentry import init_sentry
@@ -136,7 +136,7 @@ async def _scheduled_etl(
                 try:
                     await database.migrate()
                 except DATABASE_ERRORS as error:
-                    _log.error("schema not migrated, database unavailable: %r", error)
+                    _log.error("schema not migrated, %s", describe_database_error(error))
                     return
                 at_head = True
             await service.tick()
@@ -173,13 +173,25 @@ def _serve_on(
             trigger.runner = service
             yield
 
+    # The API's own pool, every call under a deadline; the ETL's (runs, the trigger) streams
+    # for as long as a run lasts and keeps its own limits.
+    api_database = Database(
+        database.url,
+        statement_timeout_s=API_CALL_TIMEOUT_S,
+        call_timeout_s=API_CALL_TIMEOUT_S,
+    )
+
+    async def dispose() -> None:
+        await api_database.dispose()
+        await database.dispose()
+
     application = create_app(
-        database.engine,
+        api_database.engine,
         stale_after_s=settings.stale_after_s,
         ready_degraded_ok=settings.ready_degraded_ok,
         url_counts=UrlCountCache(database.dsn),
         background=background,
-        on_shutdown=database.dispose,
+        on_shutdown=dispose,
         security=ApiSecurity.from_settings(settings),
         trigger=trigger,
         access_log=settings.access_log,

@@ -8,7 +8,6 @@ long-running commands: they start anyway, retry, and answer 503 meanwhile.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import socket
 from enum import IntEnum
@@ -16,10 +15,9 @@ from typing import Any, get_args
 
 import asyncpg
 from pydantic import SecretStr, ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from spacex_etl.db.database import Database, head_revision
+from spacex_etl.logging import redact
 from spacex_etl.settings import Settings
 
 _CONNECT_TIMEOUT_S = 5.0
@@ -52,9 +50,10 @@ def _example(field: str) -> str:
     return "" if value is None else f" (example: {field.upper()}={value})"
 
 
-def _is_secret(field: str) -> bool:
+def _may_hold_secret(field: str) -> bool:
+    # DATABASE_URL holds the password: a URL too broken to parse cannot have it masked.
     annotation = Settings.model_fields[field].annotation
-    return annotation is SecretStr or SecretStr in get_args(annotation)
+    return field == "database_url" or annotation is SecretStr or SecretStr in get_args(annotation)
 
 
 def _settings_problem(error: dict[str, Any]) -> str:
@@ -64,12 +63,8 @@ def _settings_problem(error: dict[str, Any]) -> str:
     problem = str(error["msg"]).removeprefix("Value error, ")
     if problem[1:2].islower():
         problem = problem[0].lower() + problem[1:]
-    value = error["input"]
-    if _is_secret(field):  # never echoed, even when it is what is wrong
-        value = "***"
-    elif field == "database_url":
-        with contextlib.suppress(ArgumentError):
-            value = make_url(str(value)).render_as_string(hide_password=True)
+    # A secret is never echoed, even when it is what is wrong; other values lose URL passwords.
+    value = "***" if _may_hold_secret(field) else redact(str(error["input"]))
     return f"{field.upper()}={value!r}: {problem}{_example(field)}"
 
 

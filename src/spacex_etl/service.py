@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacex_etl import __version__
-from spacex_etl.errors import DATABASE_ERRORS
+from spacex_etl.errors import DATABASE_ERRORS, describe_database_error
 from spacex_etl.extract import RetryPolicy, SpaceXClient
 from spacex_etl.pipeline import LoadLimits, RunReport, run_etl
 from spacex_etl.settings import Settings
@@ -51,11 +51,12 @@ class EtlService:
         return report
 
     async def tick(self) -> None:
-        """One scheduled run: a database outage is logged, and the next tick tries again."""
+        """One scheduled run: a database outage or refusal is logged, and the next tick tries
+        again."""
         try:
             await self.run_once()
         except DATABASE_ERRORS as error:
-            _log.error("run not started, database unavailable: %r", error)
+            _log.error("run not started, %s", describe_database_error(error))
 
 
 @asynccontextmanager

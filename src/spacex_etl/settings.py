@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.exc import ArgumentError
+from sentry_sdk.utils import BadDsn, Dsn
 
 from spacex_etl.db.url import async_url
 
@@ -153,11 +153,8 @@ class Settings(BaseSettings):
         """Normalised to the asyncpg dialect's form once, here: the rest takes it as it is."""
         if not value:
             return None
-        try:
-            url = async_url(value)
-        except ArgumentError:
-            raise ValueError("not a URL; PostgreSQL URLs look like postgresql://...") from None
-        normalised: str = url.render_as_string(hide_password=False)
+        # Port, host and sslmode are checked here, so none fails later in a traceback.
+        normalised: str = async_url(value).render_as_string(hide_password=False)
         return normalised
 
     @field_validator("otel_exporter_otlp_endpoint")
@@ -184,6 +181,22 @@ class Settings(BaseSettings):
         # RFC 7518 3.2: an HS256 key must be at least as long as the hash (32 bytes).
         if value is not None and len(value.get_secret_value().encode()) < 32:
             raise ValueError("JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("JWT_SECRET must not be blank (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn_parses(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked by the SDK's own parser now, rather than by sentry_sdk.init() in a traceback.
+        if value is not None:
+            try:
+                Dsn(value.get_secret_value())
+            except (BadDsn, ValueError):
+                raise ValueError(
+                    "not a Sentry DSN (https://<key>@<host>/<project id>, "
+                    "from the project's Client Keys page)"
+                ) from None
         return value
 
     @field_validator("log_level")

@@ -48,6 +48,16 @@ def _fails(command: str, env: dict[str, str], code: int, *mentions: str) -> str:
         ("LOG_LEVEL", "verbose", ("not a log level",)),
         ("PAGE_SIZE", "0", ("greater than or equal to 1",)),
         ("JWT_SECRET", "a-short-secret", ("at least 32 bytes", "JWT_SECRET='***'")),
+        ("JWT_SECRET", " " * 32, ("must not be blank", "JWT_SECRET='***'")),
+        # A one-character typo: once echoed in clear.
+        ("DATABASE_URL", "postgresql:/u:secret@h/db", ("not a URL", "DATABASE_URL='***'")),
+        # Once a 139-line traceback, exit 1.
+        ("DATABASE_URL", "postgresql://u:secret@h:abc/db", ("port must be a number",)),
+        ("DATABASE_URL", "postgresql://u:secret@h:99999/db", ("port must be a number",)),
+        ("DATABASE_URL", "postgresql://u:sec@ret@h/db", ("host is not",)),
+        ("DATABASE_URL", "postgresql://u:secret@h/db?sslmode=yes", ("sslmode must be one of",)),
+        ("SENTRY_DSN", "https://secret@sentry.example/project", ("not a Sentry DSN",)),
+        ("SENTRY_DSN", "https://secret@", ("not a Sentry DSN", "SENTRY_DSN='***'")),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
@@ -56,7 +66,38 @@ def test_a_bad_setting_is_one_line_naming_it(
     env = cli_env(**{variable: value}, EMBEDDED_PG_DIR=str(tmp_path / "pgdata"))
     line = _fails("etl", env, CONFIG, f"{variable}=", *mentions)
     assert "secret" not in line
+    assert "ret@" not in line  # nor the part of a password a broken URL misplaced
     assert not (tmp_path / "pgdata").exists()  # nothing started
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["run", "api", "scheduler", "migrate", "etl", "runs", "recount", "replay", "token create"],
+)
+def test_every_command_reports_malformed_settings_alike(command: str, tmp_path: Path) -> None:
+    env = cli_env(
+        DATABASE_URL="postgresql://u:secret@h:5432x/db",
+        SENTRY_DSN="https://secret@",
+        JWT_SECRET=" " * 40,
+        EMBEDDED_PG_DIR=str(tmp_path / "pgdata"),
+    )
+    result = subprocess.run(
+        [*CLI, *command.split(), *(["--sub", "me"] if command == "token create" else [])],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == CONFIG, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "spacex-etl: DATABASE_URL='***': the port must be a number from 1 to 65535 "
+        "(example: DATABASE_URL=postgresql://user:pass@localhost:5432/spacex); "
+        "JWT_SECRET='***': JWT_SECRET must not be blank (e.g. `openssl rand -hex 32`); "
+        "SENTRY_DSN='***': not a Sentry DSN (https://<key>@<host>/<project id>, "
+        "from the project's Client Keys page)"
+    ]
 
 
 def test_debug_log_level_adds_the_traceback() -> None:

@@ -278,7 +278,15 @@ async def test_head_answers_like_get(api: httpx.AsyncClient) -> None:
 
 
 def _token(payload: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+    return _raw_token(orjson.dumps(payload))
+
+
+def _raw_token(payload: bytes) -> str:
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+LATEST_PLUS_14 = "9999-12-31T23:59:59-14:00"  # UTC: year 10000
+EARLIEST_MINUS_14 = "0001-01-01T00:00:00+14:00"  # UTC: year 0
 
 
 @pytest.mark.parametrize(
@@ -312,6 +320,20 @@ def _token(payload: Any) -> str:
         ),
         (f"/launches?order=desc&cursor={_token([1, 'date', False, None, '5'])}", 422, "sort order"),
         (f"/missions?cursor={_token([1, 'id', False, 3, 'x'])}", 422, "bad key"),
+        # Tampered dates whose UTC time is outside what the database takes: once a 503.
+        (f"/launches?cursor={_token([1, 'date', False, LATEST_PLUS_14, '5'])}", 422, "bad key"),
+        (f"/launches?cursor={_token([1, 'date', False, EARLIEST_MINUS_14, '5'])}", 422, "bad key"),
+        (f"/launches?cursor={_token([1, 'date', False, '2020-01-01T00:00', '5'])}", 422, "bad key"),
+        (f"/launches?cursor={_token([1, 'date', False, [2020], '5'])}", 422, "bad key"),
+        (f"/launches?cursor={_token([1, 'date', False, 1.5, '5'])}", 422, "bad key"),
+        (
+            f"/launches?sort=flight_number&cursor={_token([1, 'flight_number', False, True, '5'])}",
+            422,
+            "bad key",
+        ),
+        (f"/launches?cursor={_token([1, 'date', 'false', None, '5'])}", 422, "sort order"),
+        (f"/launches?cursor={_token([1, 'date', False, None, ['5']])}", 422, "bad id"),
+        ("/launches?cursor=" + _raw_token(b'[1,"date",false,null,"\\ud800"]'), 422, "cursor"),
         ("/launches?cursor=" + "A" * 513, 422, "cursor"),
         ("/launches/424242", 404, "launch '424242' not found"),
         ("/missions/nope", 404, "mission 'nope' not found"),

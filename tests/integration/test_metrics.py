@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import string
 import time
 import urllib.request
 
@@ -69,6 +71,37 @@ async def test_metrics_count_runs_rows_and_requests(
     assert delta("spacex_etl_http_requests_total", method="GET", route=run_route, status="200") == 1
     assert delta("spacex_etl_http_requests_total", method="GET", route=run_route, status="404") == 1
     assert delta("spacex_etl_http_request_duration_seconds_count", method="GET", route=route) == 1
+
+
+async def test_unusual_methods_and_unknown_paths_add_a_bounded_number_of_series(
+    engine: AsyncEngine,
+) -> None:
+    app = create_app(engine, stale_after_s=180)
+    rng = random.Random(17)
+
+    def token() -> str:
+        return "".join(rng.choices(string.ascii_uppercase + string.digits, k=rng.randint(1, 12)))
+
+    async with asgi_client(app) as api:
+        before = await api.get("/metrics")
+        for _ in range(300):  # what a fuzzer sends: any method token, any path
+            method = rng.choice(["GET", "DELETE", token(), token().lower()])
+            await api.request(method, f"/{token()}/{token()}?{token()}={token()}")
+        for method in ("PROPFIND", "BREW", "get"):  # and odd methods on real routes
+            await api.request(method, "/launches")
+        after = await api.get("/metrics")
+
+    def series(text: str) -> set[tuple[str, frozenset[tuple[str, str]]]]:
+        return {key for key in _samples(text) if key[0].startswith("spacex_etl_http_")}
+
+    added = series(after.text) - series(before.text)
+    labels = {name: {dict(key[1]).get(name) for key in added} for name in ("method", "route")}
+    assert labels["method"] <= {"GET", "DELETE", "other"}
+    assert labels["route"] <= {"unmatched", "/launches", "/metrics"}
+    # Per (method, route, status): one counter and 15 histogram samples; three methods, three
+    # routes and a handful of statuses bound it, however many requests came.
+    assert len(added) <= 3 * 3 * 3 * (1 + 15), sorted(added)
+    assert len(after.content) - len(before.content) < 32 * 1024
 
 
 async def test_a_skipped_run_is_counted(engine: AsyncEngine, source: SpaceXClient) -> None:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from spacex_etl.db.url import driver_dsn
+from spacex_etl.preflight import ExitCode, FatalError, load_settings
 from spacex_etl.settings import Settings
 
 
@@ -24,6 +26,83 @@ def test_plain_postgres_urls_are_normalised_once_in_the_settings(url: str) -> No
 def test_other_databases_are_refused_with_a_message() -> None:
     with pytest.raises(ValueError, match="must be a PostgreSQL URL"):
         Settings(_env_file=None, database_url="mysql://u@h/db")
+
+
+@pytest.mark.parametrize(
+    ("url", "normalised", "for_asyncpg"),
+    [
+        (
+            "postgresql://u:p@db/spacex?sslmode=require",
+            "postgresql+asyncpg://u:p@db/spacex?ssl=require",
+            "postgresql://u:p@db/spacex?sslmode=require",
+        ),
+        (
+            "postgresql://u:p@db/spacex?ssl=verify-full",
+            "postgresql+asyncpg://u:p@db/spacex?ssl=verify-full",
+            "postgresql://u:p@db/spacex?sslmode=verify-full",
+        ),
+        (
+            "postgresql://u@/spacex?host=/run/postgresql",
+            "postgresql+asyncpg://u@/spacex?host=%2Frun%2Fpostgresql",
+            "postgresql://u@/spacex?host=%2Frun%2Fpostgresql",
+        ),
+        ("postgresql://u@[::1]:5433/x", "postgresql+asyncpg://u@[::1]:5433/x", None),
+        ("postgresql://u@db_1.local:1/x", "postgresql+asyncpg://u@db_1.local:1/x", None),
+    ],
+)
+def test_tls_mode_and_socket_folder_reach_both_connection_paths(
+    url: str, normalised: str, for_asyncpg: str | None
+) -> None:
+    """SQLAlchemy hands the query to asyncpg.connect() as keywords (`ssl`); asyncpg's own DSN
+    parser (LISTEN, pre-flight) reads libpq's `sslmode`."""
+    settings = Settings(_env_file=None, database_url=url)
+    assert settings.database_url == normalised
+    if for_asyncpg is not None:
+        assert driver_dsn(normalised) == for_asyncpg
+
+
+SECRET = "s3cr3tpw"
+
+# Each malformed setting: the variable, its value (holding SECRET where it may hold a secret),
+# and what the one line says.
+MALFORMED = [
+    ("DATABASE_URL", f"postgresql:/user:{SECRET}@host/db", "not a URL"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET}@host:abc/db", "port must be a number"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET}@host:99999/db", "port must be a number"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET}@host:0/db", "port must be a number"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET[:3]}@{SECRET[3:]}@host/db", "host is not"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET}@ho st/db", "host is not"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET}@host/db?sslmode=on", "sslmode must be one of"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET}@host/db?ssl=true", "sslmode must be one of"),
+    ("DATABASE_URL", f"postgresql://user:{SECRET}@h/db?connect_timeout=5", "query parameters"),
+    ("DATABASE_URL", f"mysql://user:{SECRET}@host/db", "must be a PostgreSQL URL"),
+    ("SENTRY_DSN", f"https://{SECRET}@", "not a Sentry DSN"),
+    ("SENTRY_DSN", f"https://{SECRET}@o1.ingest.sentry.io/project", "not a Sentry DSN"),
+    ("SENTRY_DSN", f"https://{SECRET}@o1.ingest.sentry.io:99999/1", "not a Sentry DSN"),
+    ("SENTRY_DSN", f"{SECRET}@o1.ingest.sentry.io/1", "not a Sentry DSN"),
+    ("JWT_SECRET", " " * 32, "must not be blank"),
+    ("JWT_SECRET", f"\t{SECRET}", "at least 32 bytes"),
+    ("SPACEX_API_URL", f"ftp://user:{SECRET}@host/", "scheme should be"),
+    ("API_PORT", "http", "valid integer"),
+    ("METRICS_PORT", "70000", "less than or equal to 65535"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "problem"), MALFORMED)
+def test_a_malformed_setting_is_one_line_naming_it_and_never_its_secret(
+    variable: str, value: str, problem: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(FatalError) as raised:
+        load_settings()
+    line = str(raised.value)
+    assert raised.value.code == ExitCode.CONFIG
+    assert "\n" not in line
+    assert line.startswith(f"{variable}=")
+    assert problem in line
+    assert SECRET not in line
+    assert SECRET[3:] not in line  # nor the part a broken URL misplaced
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:

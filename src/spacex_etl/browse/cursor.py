@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -75,9 +75,9 @@ def _key(raw: object, key_type: type) -> SortKey:
     elif key_type is datetime and isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is not None:
+            # asyncpg sends it in UTC: one whose UTC time is outside years 1-9999 cannot be sent.
+            if parsed.tzinfo is not None and parsed.astimezone(UTC):
                 return parsed
+        except (ValueError, OverflowError):
+            pass
     raise InvalidCursorError("cursor is not one this API issued (bad key)")

@@ -46,16 +46,28 @@ TCP_KEEPALIVE: Final[dict[str, str]] = {
 _CLIENT_SLACK_S: Final = 5.0
 _MIGRATIONS = files("spacex_etl.db") / "migrations"
 _Step = Callable[[Config, str], None]  # alembic.command.upgrade or .downgrade
+# The API's deadline for each wait of a database call (connect, pool checkout, each statement,
+# client and server side): its queries take milliseconds, so a call still waiting is a stuck path.
+API_CALL_TIMEOUT_S: Final = 5.0
+_CONNECT_TIMEOUT_S: Final = 10.0
+_POOL_WAIT_S: Final = 1.0
 
 
 class Database:
     """One PostgreSQL database. `engine` is checked before use, so a restarted server is
     survived; `statement_timeout_s` bounds every statement server-side and every wait for the
     server client-side (the ETL passes its run budget plus slack, since its COPY streams for as
-    long as extraction runs)."""
+    long as extraction runs); `call_timeout_s` (the API's) bounds each wait of a call for the
+    server tighter: connect and each statement (asyncpg's `command_timeout`), and the wait for a
+    pooled connection to 1 s, so a frozen connection costs that, not a hung request."""
 
     def __init__(
-        self, url: str | URL, *, pool_size: int = 5, statement_timeout_s: float | None = None
+        self,
+        url: str | URL,
+        *,
+        pool_size: int = 5,
+        statement_timeout_s: float | None = None,
+        call_timeout_s: float | None = None,
     ) -> None:
         self.url = async_url(url)
         server_settings = {
@@ -63,18 +75,25 @@ class Database:
             "idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_TIMEOUT_S}s",
             "client_connection_check_interval": f"{CLIENT_CHECK_INTERVAL_S}s",
         }
-        connect_args: dict[str, Any] = {"timeout": 10, "server_settings": server_settings}
+        connect_args: dict[str, Any] = {
+            "timeout": call_timeout_s or _CONNECT_TIMEOUT_S,
+            "server_settings": server_settings,
+        }
         if statement_timeout_s is not None:
             server_settings["statement_timeout"] = f"{int(statement_timeout_s * 1000)}ms"
             # The same bound on the client, a little later: on a live path the server's own
             # error comes first; on a silent one (no answer, no FIN) nothing else would end the
             # wait, not even a cancelled task's ROLLBACK (SQLAlchemy's pre-ping awaits one).
             connect_args["command_timeout"] = statement_timeout_s + _CLIENT_SLACK_S
+        if call_timeout_s is not None:
+            connect_args["command_timeout"] = call_timeout_s
         self.engine = create_async_engine(
             self.url,
             pool_size=pool_size,
             max_overflow=5,
             pool_pre_ping=True,
+            # With a deadline, ten connections busy for a second mean a stuck server: shed load.
+            pool_timeout=_POOL_WAIT_S if call_timeout_s else 30,  # 30: SQLAlchemy's default
             connect_args=connect_args,
         )
         instrument_engine(self.engine)  # a span per statement when tracing is on
