@@ -20,17 +20,17 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
-    """Until something accepts TCP connections on 127.0.0.1:`port`."""
+def wait_for_port(port: int, timeout_s: float = 15.0, host: str = "127.0.0.1") -> None:
+    """Until something accepts TCP connections on `host`:`port`."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
             return
         except OSError:
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"nothing listens on 127.0.0.1:{port} after {timeout_s}s"
+                    f"nothing listens on {host}:{port} after {timeout_s}s"
                 ) from None
             time.sleep(0.02)
 
@@ -71,13 +71,18 @@ def redis_server() -> Iterator[str]:
 
 @contextmanager
 def running(
-    command: list[str], port: int, *, timeout_s: float = 15.0, **popen: Any
+    command: list[str],
+    port: int,
+    *,
+    timeout_s: float = 15.0,
+    host: str = "127.0.0.1",
+    **popen: Any,
 ) -> Iterator[subprocess.Popen[Any]]:
-    """`command` as a process, once it listens on `port`; terminated at exit."""
+    """`command` as a process, once it listens on `host`:`port`; terminated at exit."""
     # As a context manager, Popen closes the process's pipes once it is reaped.
     with subprocess.Popen(command, **popen) as process:
         try:
-            wait_for_port(port, timeout_s)
+            wait_for_port(port, timeout_s, host)
             yield process
         finally:
             process.terminate()
