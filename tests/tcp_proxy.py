@@ -15,15 +15,19 @@ import asyncio
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Final
 
+from sqlalchemy.engine import make_url
+
 _CHUNK: Final = 64 * 1024
+_Connect = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `target_host`:`target_port` while it runs."""
+    """Forwards 127.0.0.1:`port` to its target while it runs."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, server: asyncio.Server) -> None:
         self._loop = loop
@@ -80,11 +84,11 @@ class TcpProxy:
         self,
         client_reader: asyncio.StreamReader,
         client_writer: asyncio.StreamWriter,
-        target: tuple[str, int],
+        connect: _Connect,
     ) -> None:
         self.connections += 1
         try:
-            server_reader, server_writer = await asyncio.open_connection(*target)
+            server_reader, server_writer = await connect()
         except OSError:
             client_writer.transport.abort()
             return
@@ -111,14 +115,38 @@ class TcpProxy:
 @contextmanager
 def tcp_proxy(target_host: str, target_port: int) -> Iterator[TcpProxy]:
     """A running proxy to the target; stopped, every connection closed, at exit."""
+    with _proxy(lambda: asyncio.open_connection(target_host, target_port)) as proxy:
+        yield proxy
+
+
+@contextmanager
+def postgres_proxy(url: str) -> Iterator[tuple[TcpProxy, str]]:
+    """A proxy to the PostgreSQL server of `url` (over TCP, or its unix socket as the embedded
+    server has), and the same URL through the proxy."""
+    parsed = make_url(url)
+    port = parsed.port or 5432
+    socket_dir = parsed.query.get("host")
+    if isinstance(socket_dir, str) and socket_dir.startswith("/"):
+        path = Path(socket_dir) / f".s.PGSQL.{port}"
+        connect: _Connect = lambda: asyncio.open_unix_connection(path)  # noqa: E731
+    else:
+        connect = lambda: asyncio.open_connection(parsed.host or "127.0.0.1", port)  # noqa: E731
+    with _proxy(connect) as proxy:
+        through = parsed.difference_update_query(["host"]).set(host="127.0.0.1", port=proxy.port)
+        yield proxy, through.render_as_string(hide_password=False)
+
+
+@contextmanager
+def _proxy(connect: _Connect) -> Iterator[TcpProxy]:
     loop = asyncio.new_event_loop()
-    target = (target_host, target_port)
 
     async def start() -> TcpProxy:
         proxies: list[TcpProxy] = []  # the server exists before the proxy that wraps it
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await proxies[0].handle(reader, writer, target)
+            # close() cancels the handlers; asyncio 3.11 logs a cancelled handler as an error.
+            with suppress(asyncio.CancelledError):
+                await proxies[0].handle(reader, writer, connect)
 
         server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
         proxies.append(TcpProxy(loop, server))

@@ -2,7 +2,7 @@
 
 Entity types run concurrently, each in its own transaction: one failing leaves the others
 loaded and its own previous data intact. An advisory lock makes a run exclusive across
-every process sharing the database.
+every process sharing the database; a run that loses it stops before its next commit.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.trace import Span, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,6 +34,11 @@ _log = logging.getLogger(__name__)
 # Reject reasons kept per entity in the run record, and the characters kept of each.
 _MAX_REASONS = 10
 _REASON_CHARS = 300
+# A stopped run's entity transactions get this long to roll back, and a run that lost its lock
+# this long to record it. Both take milliseconds on a live path; on a silent one they would wait
+# until the kernel gives up on the connection (minutes), while the server has long rolled the
+# transactions back (idle_in_transaction_session_timeout) and the next run records this one.
+_STOP_S: Final = 5.0
 
 
 @dataclass(slots=True)
@@ -85,7 +90,7 @@ async def _load_entity(
     engine: AsyncEngine,
     client: SpaceXClient,
     entity: Entity,
-    run_id: int,
+    fence: run_lock.Fence,
     deadline: float,
     limits: LoadLimits,
 ) -> EntityStats:
@@ -94,7 +99,7 @@ async def _load_entity(
     started = time.perf_counter()
     with tracer.start_as_current_span("etl.entity", attributes={"etl.entity": entity}) as span:
         try:
-            stats = await _extract_transform_load(engine, client, entity, run_id, deadline, limits)
+            stats = await _extract_transform_load(engine, client, entity, fence, deadline, limits)
         except Exception as error:
             _log.exception("%s failed unexpectedly", entity)
             stats = EntityStats(
@@ -112,7 +117,7 @@ async def _extract_transform_load(
     engine: AsyncEngine,
     client: SpaceXClient,
     entity: Entity,
-    run_id: int,
+    fence: run_lock.Fence,
     deadline: float,
     limits: LoadLimits,
 ) -> EntityStats:
@@ -132,7 +137,7 @@ async def _extract_transform_load(
                 yield row
 
     try:
-        async with load.transaction(engine, entity) as conn:
+        async with load.transaction(engine, entity, fence) as conn:
             # Extract and transform run inside the COPY: it pulls the pages as it streams.
             with _stage("load.copy", entity):
                 await load.copy_to_stage(conn, entity, rows())
@@ -161,7 +166,7 @@ async def _extract_transform_load(
         try:
             async with engine.begin() as conn:
                 with _stage("load.rejected", entity, records=len(rejected)):
-                    await load.store_rejected(conn, entity, run_id, rejected)
+                    await load.store_rejected(conn, entity, fence.run_id, rejected)
         except DATABASE_ERRORS as error:
             _log.error("%s: could not keep %d rejected records: %r", entity, len(rejected), error)
     stats.rejected = len(rejected)
@@ -192,6 +197,58 @@ def _status(stats: Sequence[EntityStats]) -> RunStatus:
     return "failed" if failed == len(stats) else "partial"
 
 
+async def _load_entities(
+    engine: AsyncEngine,
+    client: SpaceXClient,
+    fence: run_lock.Fence,
+    deadline: float,
+    limits: LoadLimits,
+) -> dict[Entity, EntityStats]:
+    """Every entity type, concurrently, until all are done or the run lock is lost; then the
+    ones still going are stopped (each rolls back) and recorded so. Cancelled from outside
+    (SIGTERM...), it stops them too before it re-raises."""
+    tasks = {
+        entity: asyncio.create_task(
+            _load_entity(engine, client, entity, fence, deadline, limits), name=f"etl.{entity}"
+        )
+        for entity in ENTITIES
+    }
+    lost = asyncio.create_task(fence.lock.wait_lost())
+    pending: set[asyncio.Future[Any]] = set(tasks.values())
+    try:
+        while pending and not lost.done():
+            _, pending = await asyncio.wait({*pending, lost}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(lost)
+    except BaseException:
+        await _stop(tasks.values(), "interrupted")
+        raise
+    finally:
+        lost.cancel()
+    if pending:
+        await _stop(tasks.values(), f"{runs.LOST_LOCK}: stopped before its commit")
+    return {entity: _outcome(entity, task) for entity, task in tasks.items()}
+
+
+async def _stop(tasks: Collection[asyncio.Task[EntityStats]], why: str) -> None:
+    """Cancel the entity tasks and wait, a bounded time, for their transactions to roll back."""
+    for task in tasks:
+        task.cancel(why)
+    _, stuck = await asyncio.wait(tasks, timeout=_STOP_S)
+    if stuck:
+        _log.error(
+            "%d entity transactions still rolling back after %.0fs (a silent database path?); "
+            "the server rolls them back on its own",
+            len(stuck),
+            _STOP_S,
+        )
+
+
+def _outcome(entity: Entity, task: asyncio.Task[EntityStats]) -> EntityStats:
+    if task.done() and not task.cancelled() and task.exception() is None:
+        return task.result()
+    return EntityStats(error=f"[{entity}] {runs.LOST_LOCK}: stopped, rolled back")
+
+
 async def run_etl(
     engine: AsyncEngine,
     client: SpaceXClient,
@@ -205,13 +262,16 @@ async def run_etl(
     Source and load faults are recorded, not raised; `budget_s` bounds the run, retries
     included. Whatever happens, the run's row ends with a status and its cause, never
     `running`: cancellation is recorded `interrupted` (the cancel message is the cause) and
-    re-raised. Only a database that cannot record the run at all raises otherwise. `on_start`
-    gets the run id as soon as the run is recorded (the API answers a trigger with it).
+    re-raised; a run that loses the run lock stops before its next commit and is recorded
+    `interrupted`, its error beginning "lost the run lock" (or, if the database cannot be
+    reached to record it, the next run records it so). Only a database that cannot record the
+    run at all raises otherwise. `on_start` gets the run id as soon as the run is recorded (the
+    API answers a trigger with it).
     """
     started = time.perf_counter()
     deadline = time.monotonic() + budget_s
-    async with run_lock.exclusive(engine) as locked:
-        if not locked:
+    async with run_lock.exclusive(engine) as lock:
+        if lock is None:
             _log.info("skipped: another ETL run holds the lock")
             metrics.record_run("skipped", 0.0, {})
             return RunReport(run_id=None, status=None)
@@ -222,31 +282,41 @@ async def run_etl(
         # names the run.
         with run_context(run_id) as span:
             try:
-                # A task group: an interrupted run waits for each entity to roll back before
-                # the lock is released and the run recorded.
-                async with asyncio.TaskGroup() as group:
-                    tasks = [
-                        group.create_task(
-                            _load_entity(engine, client, entity, run_id, deadline, limits)
-                        )
-                        for entity in ENTITIES
-                    ]
+                stats = await _load_entities(engine, client, lock.fence(run_id), deadline, limits)
             except BaseException as error:  # cancelled (SIGTERM...), KeyboardInterrupt, SystemExit
                 cancelled = isinstance(error, asyncio.CancelledError)
                 cause = (str(error) or "cancelled") if cancelled else f"interrupted: {error!r}"
                 metrics.record_run("interrupted", time.perf_counter() - started, {})
                 await asyncio.shield(runs.finish_run(engine, run_id, "interrupted", {}, cause))
                 raise
-            results = [task.result() for task in tasks]
-            stats = dict(zip(ENTITIES, results, strict=True))
-            status = _status(results)
-            errors = "; ".join(s.error for s in results if s.error) or None
-            await runs.finish_run(engine, run_id, status, stats, errors)
+            if lock.lost:
+                status: RunStatus = "interrupted"
+                await _record_lost(engine, run_id, stats, lock.reason)
+            else:
+                status = _status(list(stats.values()))
+                errors = "; ".join(s.error for s in stats.values() if s.error) or None
+                await runs.finish_run(engine, run_id, status, stats, errors)
             report = RunReport(run_id, status, stats, round(time.perf_counter() - started, 3))
             metrics.record_run(status, report.duration_s, stats)
             span.set_attribute("etl.status", status)
             _log_summary(report)
     return report
+
+
+async def _record_lost(
+    engine: AsyncEngine, run_id: int, stats: dict[Entity, EntityStats], reason: str | None
+) -> None:
+    """Record that the run lost its lock, if the database can be reached in time."""
+    error = f"{runs.LOST_LOCK}: {reason}; stopped before its next commit"
+    try:
+        async with asyncio.timeout(_STOP_S):
+            await runs.finish_run(engine, run_id, "interrupted", stats, error)
+    except DATABASE_ERRORS as failure:
+        _log.error(
+            "run %d: could not record that it lost the run lock (%r); the next run records it",
+            run_id,
+            failure,
+        )
 
 
 def _log_summary(report: RunReport) -> None:

@@ -18,6 +18,9 @@ from spacex_etl.safe_text import storable_text
 ErrorText = Annotated[str | None, AfterValidator(lambda value: value and storable_text(value))]
 
 RunStatus = Literal["running", "success", "partial", "failed", "interrupted"]
+# How the error of an `interrupted` run that lost the run lock begins, whoever records it: the
+# run itself (it stopped before its next commit) or the next run (it found the row `running`).
+LOST_LOCK = "lost the run lock"
 
 
 class EntityStats(BaseModel):
@@ -62,7 +65,9 @@ class Run(BaseModel):
 
 async def start_run(engine: AsyncEngine) -> int:
     """Record a new run. The caller holds the run lock, so any run still marked `running`
-    belongs to a process or database connection that died mid-run: close it as interrupted."""
+    belongs to a process or database connection that died mid-run: close it as interrupted.
+    Closing it waits for any of its loading transactions between their lock check and their
+    COMMIT (see `run_lock.Fence`), and fences out the others: this run writes after it."""
     async with engine.begin() as conn:
         await conn.execute(
             update(etl_runs)
@@ -70,7 +75,8 @@ async def start_run(engine: AsyncEngine) -> int:
             .values(
                 status="interrupted",
                 finished_at=func.now(),
-                error="abandoned: its process or database connection went away mid-run",
+                error=f"{LOST_LOCK}: abandoned, its process or database connection went away "
+                "mid-run",
             )
         )
         run_id = await conn.scalar(

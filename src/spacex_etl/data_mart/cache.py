@@ -5,6 +5,12 @@ transaction; PostgreSQL delivers it at commit, so this copy moves from one commi
 to the next and readers never see half a load. Serving it costs no database round trip. While
 no listener is connected (start-up, a database outage) there is no copy, and readers go to
 the database like before, which answers or fails honestly.
+
+A listening connection that goes silent (a NAT or load balancer that dropped it without a FIN)
+would deliver no NOTIFY and no error: the copy would be served, old, forever. So the connection
+has a heartbeat (`db.heartbeat`): a silence is noticed within 10 s, the copy is dropped, and the
+follower reconnects and re-reads; and the server drops the session it can no longer reach
+(TCP keepalive, as on every connection).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import asyncpg
 import orjson
 
 from spacex_etl.data_mart.store import CHANNEL, HAS_DATA_SQL, URL_COUNTS_SQL
+from spacex_etl.db.database import TCP_KEEPALIVE
+from spacex_etl.db.heartbeat import until_silent
 from spacex_etl.errors import DATABASE_ERRORS
 
 _log = logging.getLogger(__name__)
@@ -99,8 +107,9 @@ class UrlCountCache:
             await asyncio.sleep(delay)
 
     async def _listen_once(self) -> bool:
-        """Serve the copy until the connection is lost; True if it got as far as serving."""
-        conn = await asyncpg.connect(self._dsn, timeout=10)
+        """Serve the copy until the connection is lost or silent; True if it got as far as
+        serving."""
+        conn = await asyncpg.connect(self._dsn, timeout=10, server_settings=TCP_KEEPALIVE)
         lost = asyncio.Event()
         refresh_lock = asyncio.Lock()
 
@@ -117,6 +126,12 @@ class UrlCountCache:
             if not task.cancelled() and task.exception() is not None:
                 lost.set()  # a copy we could not refresh must not be served
 
+        silence: list[str] = []
+
+        async def watch() -> None:
+            silence.append(await until_silent(conn, refresh_lock))
+            lost.set()
+
         def on_notify(*_: object) -> None:
             task = asyncio.create_task(refresh())
             refreshes.add(task)
@@ -128,7 +143,14 @@ class UrlCountCache:
             await conn.add_listener(CHANNEL, on_notify)
             await refresh()
             _log.info("data mart served from memory, refreshed on each committed load")
+            refreshes.add(asyncio.create_task(watch()))
             await lost.wait()
+            if silence:
+                _log.warning(
+                    "data mart listener silent: its connection %s; reading from the database "
+                    "until it has reconnected and re-read",
+                    silence[0],
+                )
             return True
         finally:
             for task in refreshes:

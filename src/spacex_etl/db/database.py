@@ -29,6 +29,19 @@ IDLE_IN_TRANSACTION_TIMEOUT_S: Final = 10
 # How often the server checks, during a statement, that its client is still there (PostgreSQL
 # >= 14): a process killed mid-merge stops the merge within this, not when the merge ends.
 CLIENT_CHECK_INTERVAL_S: Final = 1
+# The server drops a client that vanished without a FIN (a NAT or load balancer that forgot the
+# connection, a host cut off by dropped packets) once TCP stops hearing from it: an idle session
+# after 10 s + 3 unanswered probes 5 s apart = 25 s, and a session with data in flight when 25 s
+# of it stay unacknowledged. Its session ends, and with it its transaction and its run lock:
+# another scheduler takes over at its next tick, well within one 60 s interval. A live client's
+# kernel answers probes however idle its application, so nothing that is alive is dropped.
+# (PostgreSQL applies these to TCP sessions only; over a unix socket there is no path to lose.)
+TCP_KEEPALIVE: Final[dict[str, str]] = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "25000",  # milliseconds
+}
 _MIGRATIONS = files("spacex_etl.db") / "migrations"
 _Step = Callable[[Config, str], None]  # alembic.command.upgrade or .downgrade
 
@@ -43,6 +56,7 @@ class Database:
     ) -> None:
         self.url = async_url(url)
         server_settings = {
+            **TCP_KEEPALIVE,
             "idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_TIMEOUT_S}s",
             "client_connection_check_interval": f"{CLIENT_CHECK_INTERVAL_S}s",
         }
