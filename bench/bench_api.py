@@ -26,14 +26,7 @@ ROUNDS = 2  # alternate the endpoints and keep each one's best: the machine is s
 
 
 def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
-    # The app's per-client rate limit off: the load generator is one client on purpose.
-    env = child_env(
-        DATABASE_URL=url,
-        API_HOST="127.0.0.1",
-        API_PORT=str(port),
-        LOG_LEVEL="WARNING",
-        RATE_LIMIT="",
-    )
+    env = child_env(DATABASE_URL=url, API_HOST="127.0.0.1", API_PORT=str(port), LOG_LEVEL="WARNING")
     return subprocess.Popen([sys.executable, "-m", "spacex_etl", "api"], env=env)
 
 

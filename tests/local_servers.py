@@ -1,16 +1,13 @@
-"""Small real servers tests start on loopback: free ports, Redis."""
+"""Processes tests start on loopback: free ports, a command running until it listens."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-import pytest
 
 
 def free_port() -> int:
@@ -29,44 +26,9 @@ def wait_for_port(port: int, timeout_s: float = 15.0, host: str = "127.0.0.1") -
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"nothing listens on {host}:{port} after {timeout_s}s"
-                ) from None
+                message = f"nothing listens on {host}:{port} after {timeout_s}s"
+                raise AssertionError(message) from None
             time.sleep(0.02)
-
-
-def _redis_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """The machine's Redis on 6379, or a throwaway `redis-server` started here (no disk)."""
-    if _redis_answers(6379):
-        yield "redis://127.0.0.1:6379/0"
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("no Redis on 127.0.0.1:6379 and no redis-server binary (.ci/run installs it)")
-    port = free_port()
-    command = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    with running(command, port, stdout=subprocess.DEVNULL):
-        yield f"redis://127.0.0.1:{port}/0"
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import limits
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError
@@ -87,9 +86,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: JSON lines unless stderr is a terminal."
     )
-    # HTTP server bounds (uvicorn), so the API holds without a proxy in front too.
-    api_max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
-    api_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # uvicorn's own bounds; client limits (sizes, times, rates) are the nginx edge's.
     api_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     api_limit_concurrency: int = Field(
         default=4096, ge=0, description="Connections + tasks before new requests get 503; 0: none."
@@ -107,14 +104,6 @@ class Settings(BaseSettings):
     jwt_audience: str = "spacex-etl-api"
     api_require_token_for_reads: bool = Field(
         default=False, description="Read endpoints (data mart, runs, metrics) need a token too."
-    )
-    # Edge safety in the app itself (with or without nginx in front).
-    rate_limit: str = Field(
-        default="50/second",
-        description="Requests per client address (limits syntax, e.g. 600/minute); empty: off.",
-    )
-    redis_url: SecretStr | None = Field(
-        default=None, description="Shared rate-limit counters for several API replicas."
     )
     cors_allow_origins: str = Field(
         default="", description="Comma-separated origins allowed by CORS; empty: CORS off."
@@ -136,8 +125,8 @@ class Settings(BaseSettings):
     otel_service_name: str = "spacex-etl"
     access_log: bool = Field(default=True, description="One log line per HTTP request.")
     trusted_proxies: str = Field(
-        default="127.0.0.1",
-        description="Proxy addresses/CIDRs whose X-Forwarded-For is believed.",
+        default="",
+        description="Proxy addresses/CIDRs whose X-Forwarded-For is believed; empty: none.",
     )
 
     @property
@@ -178,7 +167,6 @@ class Settings(BaseSettings):
 
     @field_validator(
         "jwt_secret",
-        "redis_url",
         "sentry_dsn",
         "jwt_public_key_file",
         "jwt_private_key_file",
@@ -189,13 +177,6 @@ class Settings(BaseSettings):
     def _blank_optional_is_unset(cls, value: object) -> object:
         # `NAME=` in .env (as in .env.example) means unset, not an empty value.
         return value if value != "" else None
-
-    @field_validator("rate_limit")
-    @classmethod
-    def _rate_limit_parses(cls, value: str) -> str:
-        if value.strip():
-            limits.parse(value)  # ValueError names the bad string
-        return value.strip()
 
     @field_validator("jwt_secret")
     @classmethod

@@ -7,8 +7,10 @@ import json
 import os
 import queue
 import re
+import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -169,12 +171,18 @@ def nginx_edge(
     values: dict[str, str],
     port: int,
     *,
+    worker_connections: int = 256,
+    hosts: dict[str, list[str]] | None = None,
     host: str = "127.0.0.1",
     launcher: Sequence[str] = (),
 ) -> Iterator[str]:
     """The shipped template rendered with `values` (as the image does) and served by Debian's
-    nginx from `prefix`, listening on `host`:`port`; yields its base URL. `launcher` prefixes
-    the command (`ip netns exec NS` runs it as a host of its own)."""
+    nginx from `prefix`, listening on `host`:`port`; yields its base URL.
+
+    `hosts` (name: addresses) are the names nginx resolves, as compose's DNS gives a service's
+    replicas: nginx then runs in a mount namespace of its own whose /etc/hosts lists just these
+    (needs root; the machine's /etc/hosts is left alone). `launcher` prefixes the command
+    (`ip netns exec NS` runs it as a host of its own, with that namespace's hosts file)."""
     assert NGINX is not None, "nginx binary absent (.ci/run installs Debian's nginx package)"
     prefix.chmod(0o755)
     for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -186,7 +194,7 @@ def nginx_edge(
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     client_body_temp_path {prefix}/body;
     proxy_temp_path {prefix}/proxy;
@@ -202,7 +210,54 @@ http {{
         NGINX,
         *("-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"),
     ]
+    if hosts is not None:
+        hosts_file = prefix / "hosts"
+        hosts_file.write_text(
+            "".join(f"{address} {name}\n" for name, found in hosts.items() for address in found)
+        )
+        bind_hosts = 'mount --bind "$0" /etc/hosts && exec "$@"'
+        command = ["unshare", "--mount", "sh", "-c", bind_hosts, str(hosts_file), *command]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
     with running(command, port, host=host, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
         yield f"http://{host}:{port}"
+
+
+def drip_until_cut(socks: list[socket.socket], timeout_s: float) -> list[tuple[float, bytes]]:
+    """Send each socket one byte a second until the peer closes it (slowloris); per socket, the
+    seconds it lasted and what the peer answered. Fails if one is still open after `timeout_s`."""
+    started = time.monotonic()
+    answers = dict.fromkeys(socks, b"")
+    lasted: dict[socket.socket, float] = {}
+    next_byte = started
+    with selectors.DefaultSelector() as selector:  # epoll: thousands of sockets
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ)
+
+        def cut(sock: socket.socket, at: float) -> None:
+            lasted[sock] = at - started
+            selector.unregister(sock)
+
+        while len(lasted) < len(socks):
+            now = time.monotonic()
+            assert now - started < timeout_s, f"{len(socks) - len(lasted)} open after {timeout_s}s"
+            if now >= next_byte:
+                for sock in [sock for sock in socks if sock not in lasted]:
+                    try:
+                        sock.send(b"a")
+                    except OSError:
+                        cut(sock, now)
+                next_byte += 1
+            # Waits for an answer or a close, and paces the drip.
+            for key, _ in selector.select(max(0.0, next_byte - time.monotonic())):
+                readable = key.fileobj
+                assert isinstance(readable, socket.socket)
+                try:
+                    chunk = readable.recv(65536)
+                except OSError:  # a reset: nginx's reset_timedout_connection
+                    chunk = b""
+                if chunk:
+                    answers[readable] += chunk
+                else:
+                    cut(readable, time.monotonic())
+    return [(lasted[sock], answers[sock]) for sock in socks]

@@ -26,6 +26,8 @@ import pytest
 import yaml
 from jsonschema import Draft201909Validator
 
+from spacex_etl.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"  # see tests/data/SOURCES.md
@@ -38,6 +40,9 @@ ROLES = {"migrate": "migrate", "etl_scheduler": "scheduler", "api": "api", "repl
 SERVICES = {"postgres", "nginx", "jaeger", *ROLES}
 # Services only some profiles start; every other one starts by default.
 PROFILES = {"replay": ["offline"], "jaeger": ["tracing"]}
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "templates" / "default.conf.template"
+# Images whose full version has two numbers (PostgreSQL since 10: major.minor).
+TWO_NUMBER_VERSIONS = {"postgres"}
 
 
 # ------------------------------------------------------------------ compose interpolation
@@ -149,13 +154,14 @@ def base_images(dockerfile: str) -> list[str]:
     ]
 
 
-def is_pinned(image: str) -> bool:
-    """A digest, or a tag that names a full version: `3.11` or `latest` move under the build."""
+def is_pinned(image: str, parts: int = 3) -> bool:
+    """A digest, or a tag that names a full version of `parts` numbers: `3.11` or `latest` move
+    under the build (PostgreSQL's full versions have two numbers: `16.14`, not `16`)."""
     if re.search(r"@sha256:[0-9a-f]{64}$", image):
         return True
     name = image.rsplit("/", 1)[-1]  # a registry's `host:port/` is not a tag
     _, has_tag, tag = name.partition(":")
-    return bool(has_tag) and re.match(r"v?\d+\.\d+\.\d+", tag) is not None
+    return bool(has_tag) and re.match(rf"v?\d+(?:\.\d+){{{parts - 1}}}", tag) is not None
 
 
 def copy_sources(dockerfile: str) -> list[str]:
@@ -327,6 +333,47 @@ def test_api_publishes_no_port(services: dict[str, Any]) -> None:
     assert not services["api"].get("ports")  # nginx is the edge
 
 
+def test_api_runs_replicas_nginx_reaches_by_its_name(services: dict[str, Any]) -> None:
+    # Replicas need no fixed host port or container name; nginx's upstream is the service
+    # name, which resolves to every replica's address.
+    api = services["api"]
+    assert api["deploy"]["replicas"] >= 2
+    assert not api.get("container_name")
+    assert services["nginx"]["environment"]["API_UPSTREAM"] == f"api:{api['expose'][0]}"
+
+
+def test_api_believes_forwarded_headers_only_from_the_compose_network(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    [subnet] = interpolated(compose, {"POSTGRES_PASSWORD": "x"})["networks"]["default"]["ipam"][
+        "config"
+    ]
+    assert services["api"]["environment"]["TRUSTED_PROXIES"] == subnet["subnet"]
+
+
+@pytest.mark.parametrize("name", sorted(ROLES))
+def test_app_service_sets_only_settings_the_app_has(services: dict[str, Any], name: str) -> None:
+    known = {field.upper() for field in Settings.model_fields}
+    assert set(services[name]["environment"]) - known == set()
+
+
+def test_nginx_environment_sets_every_template_variable(services: dict[str, Any]) -> None:
+    used = set(re.findall(r"\$\{([A-Z_]+)\}", NGINX_TEMPLATE.read_text()))
+    assert used
+    assert used == set(services["nginx"]["environment"])
+
+
+def test_compose_images_are_pinned_to_patch_versions(services: dict[str, Any]) -> None:
+    images = {name: service["image"] for name, service in services.items() if name not in ROLES}
+    assert images
+    unpinned = {
+        name: image
+        for name, image in images.items()
+        if not is_pinned(image, 2 if image.split(":")[0] in TWO_NUMBER_VERSIONS else 3)
+    }
+    assert unpinned == {}
+
+
 def test_api_health_check_probes_health(services: dict[str, Any]) -> None:
     assert "/health" in " ".join(services["api"]["healthcheck"]["test"])
 
@@ -472,6 +519,18 @@ def test_published_port(port: object, expected: int | None) -> None:
 def test_base_images_skip_flags_and_stage_names() -> None:
     dockerfile = "FROM --platform=$BUILDPLATFORM a:1.2.3 AS one\nRUN x\nfrom b:4.5.6\n"
     assert base_images(dockerfile) == ["a:1.2.3", "b:4.5.6"]
+
+
+@pytest.mark.parametrize(
+    ("image", "parts", "pinned"),
+    [
+        ("postgres:16.14-alpine", 2, True),
+        ("postgres:16-alpine", 2, False),
+        ("nginx:1.27-alpine", 3, False),
+    ],
+)
+def test_is_pinned_counts_the_version_numbers(image: str, parts: int, pinned: bool) -> None:
+    assert is_pinned(image, parts) is pinned
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ def create_app(
 ) -> FastAPI:
     """`url_counts` serves the data mart from memory (followed while the app runs);
     `background` runs for the app's lifetime (the scheduler, in the all-in-one command);
-    `security` holds token keys, rate limit and CORS (default: see `ApiSecurity`);
+    `security` holds token keys and CORS (default: see `ApiSecurity`);
     `trigger` starts runs for `POST /etl/runs` (None: that endpoint answers 503);
     `access_log` logs one line per request;
     `ready_degraded_ok` makes /ready answer 200 while degraded (else 503)."""

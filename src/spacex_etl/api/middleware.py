@@ -1,6 +1,6 @@
-"""Edge safety inside the app, so it holds without nginx too: request ids, security headers,
-CORS (only when configured), a per-client rate limit; and per request, HTTP metrics and one
-access-log line.
+"""What every response gets from the app itself: a request id, security headers, CORS (only
+when configured); and per request, HTTP metrics and one access-log line. Limits on clients
+(sizes, times, rates) are the nginx edge's (deploy/nginx).
 
 Pure ASGI middlewares (no BaseHTTPMiddleware): they add a few dict operations per request,
 not a task and a stream copy each.
@@ -9,20 +9,13 @@ not a task and a stream copy each.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 import uuid
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
-from limits import RateLimitItem, parse
-from limits.aio.storage import Storage as AsyncStorage
-from limits.aio.strategies import FixedWindowRateLimiter
-from limits.errors import StorageError
-from limits.storage import storage_from_string
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from spacex_etl.api.security import ApiSecurity
@@ -32,8 +25,6 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # What we accept from a client or proxy as its request id: nginx's $request_id (32 hex) and
 # UUIDs fit; anything else (log injection, megabyte ids) is replaced by one of ours.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
-# Probes must never be throttled: an orchestrator would restart a healthy but busy API.
-RATE_LIMIT_EXEMPT = frozenset({"/health", "/ready"})
 # Swagger UI and ReDoc load scripts from a CDN and run inline code: no strict CSP there.
 _DOC_PATHS = ("/docs", "/redoc")
 
@@ -53,7 +44,6 @@ _DASHBOARD_CSP = (
 )
 
 _access_log = logging.getLogger("spacex_etl.access")
-_log = logging.getLogger(__name__)
 
 
 class ResponseMiddleware:
@@ -108,74 +98,9 @@ class ResponseMiddleware:
                 )
 
 
-class RateLimitMiddleware:
-    """Fixed-window limit per client address, in memory or in Redis (shared by replicas).
-
-    The client address is the one uvicorn resolved, forwarded headers included only from
-    TRUSTED_PROXIES. A storage outage lets requests through (logged): losing the limit for a
-    while is better than losing the API.
-    """
-
-    def __init__(self, app: ASGIApp, *, limit: str, storage_uri: str) -> None:
-        self.app = app
-        self.item: RateLimitItem = parse(limit)
-        self.limiter = FixedWindowRateLimiter(_async_storage(storage_uri))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in RATE_LIMIT_EXEMPT:
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client")
-        key = client[0] if client else "unknown"
-        try:
-            allowed = await self.limiter.hit(self.item, "api", key)
-            reset_at = (
-                None
-                if allowed
-                else (await self.limiter.get_window_stats(self.item, "api", key)).reset_time
-            )
-        except StorageError as error:
-            _log.warning(
-                "rate-limit storage unavailable, request let through: %r", error.storage_error
-            )
-            allowed, reset_at = True, None
-        if allowed:
-            await self.app(scope, receive, send)
-            return
-        retry_after = max(1, math.ceil((reset_at or time.time()) - time.time()))
-        refusal = JSONResponse(
-            {"detail": f"rate limit exceeded: {self.item}, retry later"},
-            status_code=429,
-            headers={"Retry-After": str(retry_after)},
-        )
-        await refusal(scope, receive, send)
-
-
-def _async_storage(uri: str) -> AsyncStorage:
-    if uri.startswith("memory://"):
-        storage = storage_from_string("async+memory://", wrap_exceptions=True)
-    else:
-        # redis-py's asyncio client (a dependency); short timeouts so an outage costs little.
-        storage = storage_from_string(
-            f"async+{uri}",
-            wrap_exceptions=True,
-            implementation="redispy",
-            key_prefix="spacex-etl",
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
-        )
-    if not isinstance(storage, AsyncStorage):
-        raise TypeError(f"rate limit storage for {uri.split(':', 1)[0]} is not asynchronous")
-    return storage
-
-
 def install_middleware(app: FastAPI, security: ApiSecurity, *, access_log: bool = True) -> None:
-    """Innermost first (Starlette wraps each new one around the previous ones): the rate limit
-    sits inside, so a 429 still carries a request id and the security headers."""
-    if security.rate_limit:
-        app.add_middleware(
-            RateLimitMiddleware, limit=security.rate_limit, storage_uri=security.rate_limit_storage
-        )
+    """Innermost first (Starlette wraps each new one around the previous ones): the request id
+    outermost, so every answer carries one."""
     if security.cors_origins:
         app.add_middleware(
             CORSMiddleware,

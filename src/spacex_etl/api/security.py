@@ -11,22 +11,17 @@ from spacex_etl.tokens import TokenKeys
 @dataclass(frozen=True, slots=True)
 class ApiSecurity:
     """Defaults are what tests and embedding get: no keys (admin endpoints 503), reads public,
-    no rate limit, CORS off. `from_settings` gives the production values."""
+    CORS off. `from_settings` gives the production values."""
 
     token_keys: TokenKeys | None = None
     reads_need_token: bool = False
-    rate_limit: str | None = None  # limits syntax, per client address
-    rate_limit_storage: str = "memory://"
     cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiSecurity:
-        redis = settings.redis_url.get_secret_value() if settings.redis_url else None
         return cls(
             token_keys=TokenKeys.from_settings(settings),
             reads_need_token=settings.api_require_token_for_reads,
-            rate_limit=settings.rate_limit or None,
-            rate_limit_storage=redis or "memory://",
             cors_origins=tuple(
                 origin.strip()
                 for origin in settings.cors_allow_origins.split(",")
