@@ -286,8 +286,9 @@ def _until_serving(topo: Topology, name: str) -> None:
 
 
 @contextmanager
-def topology(folder: Path) -> Iterator[Topology]:
-    """The whole deployment, started (processes in parallel), and stopped at exit."""
+def topology(folder: Path, setup_sql: str = "") -> Iterator[Topology]:
+    """The whole deployment, started (processes in parallel), and stopped at exit; `setup_sql`
+    runs on the migrated database before any process starts."""
     with ExitStack() as stack:
         net = stack.enter_context(network(HOSTS, _NAMES))
         replay_port = free_port()
@@ -314,6 +315,8 @@ def topology(folder: Path) -> Iterator[Topology]:
         asyncio.run(admin(postgres.url, "CREATE DATABASE spacex"))
         database_url = with_database(postgres.url, "spacex")
         asyncio.run(migrate_to_head(database_url))
+        if setup_sql:
+            asyncio.run(admin(database_url, setup_sql))
         db_port = database_url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
         env = cli_env(
             DATABASE_URL=f"postgresql://postgres@db:{db_port}/spacex",
