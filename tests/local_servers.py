@@ -33,13 +33,18 @@ def wait_for_port(port: int, timeout_s: float = 15.0, host: str = "127.0.0.1") -
 
 @contextmanager
 def running(
-    command: list[str], port: int, *, timeout_s: float = 15.0, **popen: Any
+    command: list[str],
+    port: int,
+    *,
+    timeout_s: float = 15.0,
+    host: str = "127.0.0.1",
+    **popen: Any,
 ) -> Iterator[subprocess.Popen[Any]]:
-    """`command` as a process, once it listens on `port`; terminated at exit."""
+    """`command` as a process, once it listens on `host`:`port`; terminated at exit."""
     # As a context manager, Popen closes the process's pipes once it is reaped.
     with subprocess.Popen(command, **popen) as process:
         try:
-            wait_for_port(port, timeout_s)
+            wait_for_port(port, timeout_s, host)
             yield process
         finally:
             process.terminate()

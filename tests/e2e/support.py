@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,9 @@ def cli_env(**overrides: str | None) -> dict[str, str]:
 class Service:
     """A running `spacex-etl` process whose log lines can be awaited."""
 
-    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+    def __init__(self, process: subprocess.Popen[str], port: int, host: str = "127.0.0.1") -> None:
         self.process = process
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{host}:{port}"
         self._lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)
@@ -73,26 +73,27 @@ class Service:
             if text in line:
                 return line
 
+    def lines(self) -> list[str]:
+        """Every line the process has written so far (without waiting for more)."""
+        while not self._lines.empty():
+            self.log.append(self._lines.get())
+        return self.log
+
     def whole_log(self) -> str:
         """Everything the process wrote to stderr; call once it has exited."""
         self._pump_thread.join(timeout=10)
-        while not self._lines.empty():
-            self.log.append(self._lines.get())
-        return "".join(self.log)
+        return "".join(self.lines())
 
 
 @contextmanager
-def cli_service(command: str, env: dict[str, str]) -> Iterator[Service]:
-    """`spacex-etl <command>` on a free port, runs an hour apart; SIGTERM (then kill) at exit."""
-    port = free_port()
+def service(
+    argv: Sequence[str], env: dict[str, str], port: int, host: str = "127.0.0.1"
+) -> Iterator[Service]:
+    """`argv` as a process serving on `host`:`port`; SIGTERM (then kill) at exit."""
     process = subprocess.Popen(
-        [*CLI, command],
-        env={**env, "API_PORT": str(port), "ETL_INTERVAL_SECONDS": "3600"},
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
+        argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
-    running_service = Service(process, port)
+    running_service = Service(process, port, host)
     try:
         yield running_service
     finally:
@@ -103,6 +104,16 @@ def cli_service(command: str, env: dict[str, str]) -> Iterator[Service]:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+@contextmanager
+def cli_service(command: str, env: dict[str, str]) -> Iterator[Service]:
+    """`spacex-etl <command>` on a free port, runs an hour apart."""
+    port = free_port()
+    with service(
+        [*CLI, command], {**env, "API_PORT": str(port), "ETL_INTERVAL_SECONDS": "3600"}, port
+    ) as running_service:
+        yield running_service
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -162,13 +173,16 @@ def nginx_edge(
     *,
     worker_connections: int = 256,
     hosts: dict[str, list[str]] | None = None,
+    host: str = "127.0.0.1",
+    launcher: Sequence[str] = (),
 ) -> Iterator[str]:
     """The shipped template rendered with `values` (as the image does) and served by Debian's
-    nginx from `prefix`, listening on 127.0.0.1:`port`; yields its base URL.
+    nginx from `prefix`, listening on `host`:`port`; yields its base URL.
 
     `hosts` (name: addresses) are the names nginx resolves, as compose's DNS gives a service's
     replicas: nginx then runs in a mount namespace of its own whose /etc/hosts lists just these
-    (needs root; the machine's /etc/hosts is left alone)."""
+    (needs root; the machine's /etc/hosts is left alone). `launcher` prefixes the command
+    (`ip netns exec NS` runs it as a host of its own, with that namespace's hosts file)."""
     assert NGINX is not None, "nginx binary absent (.ci/run installs Debian's nginx package)"
     prefix.chmod(0o755)
     for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -191,7 +205,11 @@ http {{
 }}
 """
     )
-    command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+    command = [
+        *launcher,
+        NGINX,
+        *("-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"),
+    ]
     if hosts is not None:
         hosts_file = prefix / "hosts"
         hosts_file.write_text(
@@ -201,8 +219,8 @@ http {{
         command = ["unshare", "--mount", "sh", "-c", bind_hosts, str(hosts_file), *command]
     check = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
-    with running(command, port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-        yield f"http://127.0.0.1:{port}"
+    with running(command, port, host=host, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        yield f"http://{host}:{port}"
 
 
 def drip_until_cut(socks: list[socket.socket], timeout_s: float) -> list[tuple[float, bytes]]:

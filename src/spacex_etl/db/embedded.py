@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -86,9 +86,17 @@ def server_processes(data_dir: Path) -> list[psutil.Process]:
 class EmbeddedPostgres:
     """The server whose data lives in `data_dir`; `start()` it, then `stop()` it."""
 
-    def __init__(self, data_dir: Path, *, exclusive: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        settings: Mapping[str, str] | None = None,
+        *,
+        exclusive: bool = False,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.exclusive = exclusive
+        # Server settings (`postgres -c name=value`) over ours, e.g. a TCP address for tests.
+        self._settings = dict(settings or {})
         self._bin = _package_dir() / "pginstall" / "bin"
         self._process: subprocess.Popen[bytes] | None = None
         self._socket_dir: Path | None = None
@@ -219,6 +227,7 @@ class EmbeddedPostgres:
                     "listen_addresses=",
                     "-k",
                     str(socket_dir),
+                    *(f"-c{name}={value}" for name, value in self._settings.items()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
