@@ -21,9 +21,9 @@ from spacex_etl.pipeline import run_etl
 from spacex_etl.replay import ReplayState
 from spacex_etl.scheduler import scheduled
 from spacex_etl.service import EtlService
+from tests.local_servers import free_port
 from tests.restartable_postgres import RestartablePostgres
 from tests.support import REFERENCE_COUNTS, migrate_to_head
-from tests.tcp_proxy import postgres_proxy
 
 DEAD_DATABASE = "postgresql://postgres@127.0.0.1:9/postgres"  # discard port: nothing listens
 
@@ -148,14 +148,16 @@ async def test_in_memory_data_mart_steps_aside_during_an_outage_and_returns(
     assert back.json() == REFERENCE_COUNTS
 
 
-async def test_every_session_asks_the_server_to_drop_a_client_that_vanished(
-    database_url: str,
-) -> None:
-    # Through the proxy the session is TCP (the embedded server listens on a unix socket only,
-    # where PostgreSQL ignores these).
-    with postgres_proxy(database_url) as (_, tcp_url):
-        async with Database(tcp_url) as database, database.engine.connect() as conn:
-            shown = {name: await conn.scalar(text(f"SHOW {name}")) for name in TCP_KEEPALIVE}
+async def test_every_session_asks_the_server_to_drop_a_client_that_vanished() -> None:
+    # A server of its own on TCP: PostgreSQL applies these to TCP sessions only (on a unix
+    # socket, as the embedded default listens, SHOW answers 0 whatever the session asked).
+    with tempfile.TemporaryDirectory(prefix="spacex-etl-keepalive-") as folder:
+        server = RestartablePostgres(Path(folder) / "data", listen=("127.0.0.1", free_port()))
+        try:
+            async with Database(server.url) as database, database.engine.connect() as conn:
+                shown = {name: await conn.scalar(text(f"SHOW {name}")) for name in TCP_KEEPALIVE}
+        finally:
+            server.close()
     assert shown == {
         "tcp_keepalives_idle": "10",
         "tcp_keepalives_interval": "5",
